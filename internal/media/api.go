@@ -1,0 +1,39 @@
+package media
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// ErrInvalid is returned (wrapped) for input that is not well-formed media:
+// not MP4, truncated, lying box sizes, sample tables pointing outside the file.
+var ErrInvalid = errors.New("invalid media")
+
+// ErrUnsupported is returned (wrapped) for well-formed media that jitstream
+// cannot serve, such as an audio or video track in an unsupported codec.
+var ErrUnsupported = errors.New("unsupported media")
+
+// Source is one chapter file to index.
+type Source struct {
+	Object string      // store key of the original bytes
+	Name   string      // original file name
+	R      io.ReaderAt // the bytes
+	Size   int64
+}
+
+// Parse builds the index of an asset made of the given chapters, in order,
+// reading only box metadata.
+func Parse(ctx context.Context, srcs []Source) (*Index, error) {
+	return nil, errors.New("media: Parse not implemented yet")
+}
+
+// Marshal encodes an index compactly.
+func Marshal(ix *Index) ([]byte, error) {
+	return nil, errors.New("media: Marshal not implemented yet")
+}
+
+// Unmarshal decodes an index made by Marshal and derives its DTS columns.
+func Unmarshal(b []byte) (*Index, error) {
+	return nil, errors.New("media: Unmarshal not implemented yet")
+}
