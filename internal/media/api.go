@@ -1,7 +1,6 @@
 package media
 
 import (
-	"context"
 	"errors"
 	"io"
 )
@@ -20,20 +19,4 @@ type Source struct {
 	Name   string      // original file name
 	R      io.ReaderAt // the bytes
 	Size   int64
-}
-
-// Parse builds the index of an asset made of the given chapters, in order,
-// reading only box metadata.
-func Parse(ctx context.Context, srcs []Source) (*Index, error) {
-	return nil, errors.New("media: Parse not implemented yet")
-}
-
-// Marshal encodes an index compactly.
-func Marshal(ix *Index) ([]byte, error) {
-	return nil, errors.New("media: Marshal not implemented yet")
-}
-
-// Unmarshal decodes an index made by Marshal and derives its DTS columns.
-func Unmarshal(b []byte) (*Index, error) {
-	return nil, errors.New("media: Unmarshal not implemented yet")
 }

@@ -1,0 +1,530 @@
+// Command jitbench measures jitstream against nginx serving the same bytes
+// as a static file, on a 60-minute recording with a realistic sample count.
+//
+// Usage:
+//
+//	go run ./cmd/jitbench [-quick] [-minutes 60] [-out results.json] [-client go|wrk]
+//
+// It generates the fixture once (ffmpeg; cached in .cache/bench/), builds
+// and starts jitstream on a fresh temporary store, ingests the fixture, and
+// measures: time to first byte of the consolidated MP4 from a freshly
+// started server (cold) and from a running one (warm), whole-file download
+// throughput, random 1 MiB range requests, and the server's live heap per
+// download held open by a client that stopped reading. The same file,
+// downloaded from jitstream once, is served by nginx (sendfile on) for the
+// comparison figures.
+//
+// A missed target prints FAIL but exits 0: the bench reports, it does not
+// gate. It exits 1 only when a measurement could not be made.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type config struct {
+	quick   bool
+	minutes int
+	out     string
+	client  string
+	keep    bool
+	seed    uint64
+	bin     string
+}
+
+func main() {
+	var cfg config
+	flag.BoolVar(&cfg.quick, "quick", false, "short run (well under a minute once the fixture is cached)")
+	flag.IntVar(&cfg.minutes, "minutes", 60, "length of the fixture recording in minutes")
+	flag.StringVar(&cfg.out, "out", "", "also write the results as JSON to this file")
+	flag.StringVar(&cfg.client, "client", "go", "load generator for the throughput and range runs: go or wrk")
+	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary work directory (store, nginx root, logs)")
+	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the random range offsets (the same for both servers)")
+	flag.StringVar(&cfg.bin, "bin", "", "jitstream binary to measure (default: go build ./cmd/jitstream)")
+	flag.Parse()
+	if cfg.minutes < 1 || (cfg.client != "go" && cfg.client != "wrk") || flag.NArg() > 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, cfg)
+	stop()
+	stopAll()
+	if err != nil {
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "jitbench: interrupted")
+			os.Exit(130)
+		}
+		fmt.Fprintln(os.Stderr, "jitbench: measurement failed:", err)
+		os.Exit(1)
+	}
+}
+
+// row is one line of the results table.
+type row struct {
+	Name   string   `json:"name"`
+	Unit   string   `json:"unit"`
+	Ours   float64  `json:"jitstream"`
+	Nginx  *float64 `json:"nginx,omitempty"`
+	Ratio  *float64 `json:"ratio,omitempty"` // jitstream / nginx
+	Target string   `json:"target,omitempty"`
+	Pass   *bool    `json:"pass,omitempty"`
+	Err    string   `json:"error,omitempty"`
+	// RoundRatios are the ratios of the load runs' rounds, each against
+	// the other server's adjacent round: their spread shows the noise.
+	RoundRatios []float64 `json:"round_ratios,omitempty"`
+}
+
+type results struct {
+	Started      time.Time    `json:"started"`
+	Quick        bool         `json:"quick"`
+	Client       string       `json:"client"`
+	Fixture      *fixtureInfo `json:"fixture"`
+	IngestSec    float64      `json:"ingest_seconds"`
+	Consolidated int64        `json:"consolidated_bytes"`
+	StartupMs    float64      `json:"jitstream_startup_ms"` // exec to /healthz answering, median
+	Heap         *heapResult  `json:"heap,omitempty"`
+	Rows         []row        `json:"rows"`
+	Problems     []string     `json:"problems,omitempty"`
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func (r *results) compare(name, unit string, ours, theirs float64, target string, pass bool) {
+	r.Rows = append(r.Rows, row{Name: name, Unit: unit, Ours: ours, Nginx: ptr(theirs), Ratio: ptr(ours / theirs), Target: target, Pass: ptr(pass)})
+}
+
+func (r *results) failed(name, unit string, err error) {
+	r.Rows = append(r.Rows, row{Name: name, Unit: unit, Err: err.Error()})
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("go.mod not found above the current directory: run from the repository")
+		}
+		dir = parent
+	}
+}
+
+func raiseFileLimit() {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
+		rl.Cur = rl.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	}
+}
+
+func run(ctx context.Context, cfg config) error {
+	raiseFileLimit()
+	res := &results{Started: time.Now().UTC(), Quick: cfg.quick, Client: cfg.client}
+	const (
+		user       = "bench"
+		coldRuns   = 3
+		warmGets   = 200
+		warmRead   = 4 << 10
+		fullConns  = 4
+		rangeConns = 16
+		heapConns  = 200
+		heapRead   = 64 << 10
+	)
+	rounds, roundDur := 10, time.Second // per server, alternating
+	if cfg.quick {
+		rounds = 3
+	}
+
+	repo, err := repoRoot()
+	if err != nil {
+		return err
+	}
+	if cfg.client == "wrk" {
+		if _, err := exec.LookPath("wrk"); err != nil {
+			return err
+		}
+	}
+	nginxBin, err := findNginx()
+	if err != nil {
+		return err
+	}
+
+	// 1. Fixture.
+	fx, err := ensureFixture(ctx, filepath.Join(repo, ".cache", "bench"), cfg.minutes)
+	if err != nil {
+		return fmt.Errorf("fixture: %w", err)
+	}
+	res.Fixture = fx
+	how := "generated now"
+	if fx.Cached {
+		how = "cached; generated " + fx.Generated.Local().Format("2006-01-02 15:04")
+	}
+	fmt.Printf("fixture      %s\n             %d min, %.1f MB, %d video + %d audio samples\n             generation took %.1f s (%s)\n",
+		rel(repo, fx.Path), fx.Minutes, float64(fx.Size)/1e6, fx.VideoSamples, fx.AudioSamples, fx.GenSeconds, how)
+
+	work, err := os.MkdirTemp("", "jitbench-")
+	if err != nil {
+		return err
+	}
+	if cfg.keep {
+		fmt.Printf("work dir     %s (kept)\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	logs := filepath.Join(work, "logs")
+	os.MkdirAll(logs, 0o755)
+
+	t0 := time.Now()
+	bin := cfg.bin
+	if bin == "" {
+		if bin, err = buildJitstream(ctx, repo, work); err != nil {
+			return err
+		}
+		fmt.Printf("build        go build ./cmd/jitstream: %.1f s\n", time.Since(t0).Seconds())
+	}
+
+	// 2. Ingest on a fresh store, with a server running as in production.
+	js := &jitstream{bin: bin, store: filepath.Join(work, "store"), logs: logs}
+	c := newClient()
+	srv, err := js.start(ctx, c, false)
+	if err != nil {
+		return err
+	}
+	t0 = time.Now()
+	id, err := js.ingest(ctx, user, fx.Path)
+	ingest := time.Since(t0)
+	srv.stop()
+	closeIdle(c)
+	if err != nil {
+		return err
+	}
+	res.IngestSec = ingest.Seconds()
+	fmt.Printf("ingest       %.2f s (%.0f MB/s): asset %s\n", ingest.Seconds(), float64(fx.Size)/1e6/ingest.Seconds(), id)
+	path := "/files/" + user + "/" + id + ".mp4"
+
+	// 3. Cold first byte: a new server process each time.
+	var coldOurs, startups []time.Duration
+	for range coldRuns {
+		c := newClient()
+		s, err := js.start(ctx, c, false)
+		if err != nil {
+			return err
+		}
+		_, body, err := ttfb(ctx, c, s.base+path, 1)
+		s.stop()
+		closeIdle(c)
+		if err != nil {
+			return fmt.Errorf("cold first byte: %w", err)
+		}
+		coldOurs = append(coldOurs, body)
+		startups = append(startups, s.startup)
+	}
+	res.StartupMs = ms(median(startups))
+	fmt.Printf("cold         first byte %s ms; server start to /healthz %s ms\n", fmtDurs(coldOurs), fmtDurs(startups))
+
+	// The server the rest runs against.
+	ours, err := js.start(ctx, newClient(), true)
+	if err != nil {
+		return err
+	}
+	defer ours.stop()
+	url := ours.base + path
+
+	// 4. Warm first byte.
+	warm := func(base string) ([]time.Duration, error) {
+		c := newClient()
+		defer closeIdle(c)
+		if _, _, err := ttfb(ctx, c, base+path, warmRead); err != nil { // warm-up
+			return nil, err
+		}
+		var ds []time.Duration
+		for range warmGets {
+			_, d, err := ttfb(ctx, c, base+path, warmRead)
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, d)
+		}
+		return ds, nil
+	}
+	warmOurs, err := warm(ours.base)
+	if err != nil {
+		return fmt.Errorf("warm first byte: %w", err)
+	}
+
+	// 5. Materialise the consolidated file for nginx.
+	ng := &nginx{bin: nginxBin, dir: filepath.Join(work, "nginx"), root: filepath.Join(work, "nginx", "root")}
+	if err := os.MkdirAll(filepath.Join(ng.root, "files", user), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(ng.root, "healthz"), []byte("ok\n"), 0o644); err != nil {
+		return err
+	}
+	size, err := contentLength(ctx, c, url)
+	if err != nil {
+		return err
+	}
+	static := filepath.Join(ng.root, filepath.FromSlash(path))
+	n, _, err := download(ctx, c, url, static)
+	if err != nil {
+		return fmt.Errorf("materialising: %w", err)
+	}
+	fi, err := os.Stat(static)
+	if err != nil {
+		return err
+	}
+	if n != size || fi.Size() != size {
+		return fmt.Errorf("materialising: HEAD says %d bytes, GET gave %d, file has %d", size, n, fi.Size())
+	}
+	res.Consolidated = size
+	fmt.Printf("consolidated %s: %d bytes (%+d vs. the original), saved for nginx, sizes match\n", path, size, size-fx.Size)
+
+	// nginx, cold then running.
+	var coldNginx []time.Duration
+	for range coldRuns {
+		c := newClient()
+		s, err := ng.start(ctx, c, "/healthz")
+		if err != nil {
+			return err
+		}
+		_, body, err := ttfb(ctx, c, s.base+path, 1)
+		s.stop()
+		closeIdle(c)
+		if err != nil {
+			return fmt.Errorf("nginx cold first byte: %w", err)
+		}
+		coldNginx = append(coldNginx, body)
+	}
+	theirs, err := ng.start(ctx, newClient(), "/healthz")
+	if err != nil {
+		return err
+	}
+	defer theirs.stop()
+	if n, err := contentLength(ctx, c, theirs.base+path); err != nil || n != size {
+		return fmt.Errorf("nginx serves %d bytes (%v), want %d", n, err, size)
+	}
+	if err := spotCheck(ctx, c, url, theirs.base+path, size, cfg.seed); err != nil {
+		res.Problems = append(res.Problems, err.Error())
+		fmt.Println("PROBLEM     ", err)
+	}
+	warmNginx, err := warm(theirs.base)
+	if err != nil {
+		return fmt.Errorf("nginx warm first byte: %w", err)
+	}
+	closeIdle(c)
+
+	res.compare("cold first byte, median of 3", "ms", ms(median(coldOurs)), ms(median(coldNginx)), "<= 50 ms", median(coldOurs) <= 50*time.Millisecond)
+	res.compare(fmt.Sprintf("warm first byte, median of %d", warmGets), "ms", ms(median(warmOurs)), ms(median(warmNginx)), "<= 2 ms", median(warmOurs) <= 2*time.Millisecond)
+	res.Rows = append(res.Rows, row{Name: "warm first byte, p95", Unit: "ms", Ours: ms(quantile(warmOurs, 0.95)),
+		Nginx: ptr(ms(quantile(warmNginx, 0.95))), Ratio: ptr(float64(quantile(warmOurs, 0.95)) / float64(quantile(warmNginx, 0.95)))})
+
+	// 6 and 7. Load runs in short rounds, alternating the servers (ABBA...),
+	// so that a burst of other activity on the machine hits both alike.
+	load := func(name, unit string, targetRatio float64, fn func(url string, round int) (loadResult, error), figure func(loadResult) float64) {
+		var o, t loadResult
+		var pairs []float64
+		for r := range rounds {
+			order := []*server{ours, theirs}
+			if r%2 == 1 {
+				order = []*server{theirs, ours}
+			}
+			var fig [2]float64
+			for _, s := range order {
+				lr, err := fn(s.base+path, r)
+				if err != nil {
+					res.failed(name, unit, fmt.Errorf("%s: %w", s.name, err))
+					return
+				}
+				if s == ours {
+					o.add(lr)
+					fig[0] = figure(lr)
+				} else {
+					t.add(lr)
+					fig[1] = figure(lr)
+				}
+			}
+			pairs = append(pairs, fig[0]/fig[1])
+		}
+		fo, ft := figure(o), figure(t)
+		res.compare(name, unit, fo, ft, fmt.Sprintf("ratio >= %.1f", targetRatio), fo/ft >= targetRatio)
+		res.Rows[len(res.Rows)-1].RoundRatios = pairs
+	}
+	d := roundDur
+	full := fmt.Sprintf("full download, %d clients", fullConns)
+	ranges := fmt.Sprintf("random 1 MiB ranges, %d clients", rangeConns)
+	if cfg.client == "wrk" {
+		load(full, "MB/s", 0.9, func(u string, _ int) (loadResult, error) {
+			return wrkFullDownloads(ctx, work, u, fullConns, d)
+		}, loadResult.mbps)
+		load(ranges, "req/s", 0.8, func(u string, r int) (loadResult, error) {
+			return wrkRandomRanges(ctx, work, u, size, rangeConns, d, cfg.seed+uint64(r))
+		}, loadResult.rps)
+	} else {
+		load(full, "MB/s", 0.9, func(u string, _ int) (loadResult, error) {
+			return goFullDownloads(ctx, u, size, fullConns, d)
+		}, loadResult.mbps)
+		load(ranges, "req/s", 0.8, func(u string, r int) (loadResult, error) {
+			return goRandomRanges(ctx, u, size, rangeConns, d, cfg.seed+uint64(r))
+		}, loadResult.rps)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+
+	// 8. Heap held per paused download.
+	h, err := heapPerDownload(ctx, ours.base, url, heapConns, heapRead)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.failed(fmt.Sprintf("heap per paused download (%d)", heapConns), "KiB", err)
+	} else {
+		res.Heap = h
+		per := h.PerDownload / 1024
+		res.Rows = append(res.Rows, row{Name: fmt.Sprintf("heap per paused download (%d)", heapConns), Unit: "KiB",
+			Ours: per, Target: "<= 64 KiB", Pass: ptr(per <= 64)})
+	}
+
+	fmt.Println()
+	printTable(res)
+	if h != nil {
+		fmt.Printf("\nheap: baseline %.1f MiB / %d goroutines; with %d paused downloads %.1f MiB / %d goroutines (all had %d KiB after %.2f s); after they closed %.1f MiB / %d goroutines\n",
+			mib(h.Baseline.HeapAlloc), h.Baseline.Goroutines, h.Downloads, mib(h.During.HeapAlloc), h.During.Goroutines,
+			h.ReadBytes>>10, h.Ready, mib(h.After.HeapAlloc), h.After.Goroutines)
+	}
+	fmt.Printf("load generator: %s; %d rounds of %v per server, alternating\n", cfg.client, rounds, roundDur)
+	for _, r := range res.Rows {
+		if len(r.RoundRatios) > 0 {
+			lo, hi := slices.Min(r.RoundRatios), slices.Max(r.RoundRatios)
+			fmt.Printf("  %s: ratio per round %.2f .. %.2f (median %.2f)\n", r.Name, lo, hi, medianF(r.RoundRatios))
+		}
+	}
+
+	if cfg.out != "" {
+		b, _ := json.MarshalIndent(res, "", "  ")
+		if err := os.WriteFile(cfg.out, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+		fmt.Println("results written to", cfg.out)
+	}
+	for _, r := range res.Rows {
+		if r.Err != "" {
+			return fmt.Errorf("%s: %s", r.Name, r.Err)
+		}
+	}
+	return nil
+}
+
+func medianF(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+func mib(n int64) float64 { return float64(n) / (1 << 20) }
+
+func rel(base, p string) string {
+	if r, err := filepath.Rel(base, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
+}
+
+func fmtDurs(ds []time.Duration) string {
+	s := make([]string, len(ds))
+	for i, d := range ds {
+		s[i] = fmt.Sprintf("%.1f", ms(d))
+	}
+	return strings.Join(s, ", ")
+}
+
+// spotCheck compares a few ranges of the two servers' copies byte for byte:
+// both must answer ranges of the same file identically.
+func spotCheck(ctx context.Context, c *http.Client, a, b string, size int64, seed uint64) error {
+	rnd := rand.New(rand.NewPCG(seed, 99))
+	const n = 64 << 10
+	offs := []int64{0, size - n}
+	for range 6 {
+		offs = append(offs, rnd.Int64N(size-n))
+	}
+	for _, off := range offs {
+		x, err := getRange(ctx, c, a, off, n)
+		if err != nil {
+			return fmt.Errorf("jitstream range: %w", err)
+		}
+		y, err := getRange(ctx, c, b, off, n)
+		if err != nil {
+			return fmt.Errorf("nginx range: %w", err)
+		}
+		if string(x) != string(y) {
+			return fmt.Errorf("bytes %d-%d of %s differ between jitstream's range answer and its whole-file answer", off, off+n-1, a)
+		}
+	}
+	return nil
+}
+
+func printTable(res *results) {
+	fmt.Printf("%-36s %11s %11s %8s  %-14s %s\n", "", "jitstream", "nginx", "ratio", "target", "")
+	for _, r := range res.Rows {
+		name := r.Name + " (" + r.Unit + ")"
+		if r.Err != "" {
+			fmt.Printf("%-36s %11s %11s %8s  %-14s %s\n", name, "-", "-", "-", r.Target, "ERROR: "+r.Err)
+			continue
+		}
+		ng, ratio, verdict := "-", "-", ""
+		if r.Nginx != nil {
+			ng = fmtFig(*r.Nginx)
+		}
+		if r.Ratio != nil {
+			ratio = fmt.Sprintf("%.2f", *r.Ratio)
+		}
+		if r.Pass != nil {
+			verdict = "PASS"
+			if !*r.Pass {
+				verdict = "FAIL  <<<"
+			}
+		}
+		target := r.Target
+		if target == "" {
+			target = "-"
+		}
+		fmt.Printf("%-36s %11s %11s %8s  %-14s %s\n", name, fmtFig(r.Ours), ng, ratio, target, verdict)
+	}
+}
+
+func fmtFig(v float64) string {
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}

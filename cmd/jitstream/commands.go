@@ -1,0 +1,383 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/sample"
+	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/store"
+)
+
+// common holds the flags every command shares.
+type common struct {
+	store string
+}
+
+func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
+	fs := flag.NewFlagSet("jitstream "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	def := os.Getenv("JITSTREAM_STORE")
+	if def == "" {
+		def = "./data"
+	}
+	fs.StringVar(&c.store, "store", def, "store directory (env JITSTREAM_STORE)")
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errUsage
+		}
+		return errUsage
+	}
+	return nil
+}
+
+func (c *common) open() (*library.Library, *outputs.Outputs, error) {
+	st, err := store.NewFS(c.store)
+	if err != nil {
+		return nil, nil, err
+	}
+	lib := library.New(st, library.Options{})
+	return lib, outputs.New(lib, 0), nil
+}
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("serve", stderr, &c)
+	def := os.Getenv("JITSTREAM_ADDR")
+	if def == "" {
+		def = "127.0.0.1:8080"
+	}
+	addr := fs.String("addr", def, "listen address (env JITSTREAM_ADDR)")
+	withSample := fs.Bool("sample", true, "ingest a generated sample recording for user \"demo\" when the store has no users")
+	verbose := fs.Bool("v", false, "log every request")
+	debug := fs.Bool("debug", false, "serve /debug/heap and /debug/pprof/")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	st, err := store.NewFS(c.store)
+	if err != nil {
+		return err
+	}
+	lib := library.New(st, library.Options{Logger: log})
+	if *withSample {
+		if ok, err := sample.Ensure(ctx, lib); err != nil {
+			log.Warn("no sample recording", "err", err)
+		} else if ok {
+			log.Info("ingested a sample recording", "user", sample.User)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           server.New(outputs.New(lib, 0), server.Options{Logger: log, Debug: *debug}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	log.Info("shutting down")
+	return srv.Shutdown(shutdown)
+}
+
+func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("ingest", stderr, &c)
+	user := fs.String("user", "", "owner of the new asset (created if new)")
+	title := fs.String("title", "", "title (default: the first file's name)")
+	asJSON := fs.Bool("json", false, "print the new asset's metadata as JSON")
+	progress := fs.String("progress", "auto", "progress bar: auto (on a terminal), always, never")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *user == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: jitstream ingest --user NAME FILE...")
+		return errUsage
+	}
+	files := fs.Args()
+	var total int64
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		if err != nil {
+			return err
+		}
+		if fi.IsDir() {
+			return fmt.Errorf("%s is a directory", f)
+		}
+		total += fi.Size()
+	}
+	lib, out, err := c.open()
+	if err != nil {
+		return err
+	}
+	if err := lib.AddUser(ctx, *user); err != nil {
+		return err
+	}
+	bar := newProgress(stderr, total, *progress)
+	i := 0
+	var open *os.File
+	defer func() {
+		if open != nil {
+			open.Close()
+		}
+	}()
+	a, err := lib.Ingest(ctx, *user, *title, func() (*library.Upload, error) {
+		if open != nil {
+			open.Close()
+			open = nil
+		}
+		if i == len(files) {
+			return nil, nil
+		}
+		f, err := os.Open(files[i])
+		if err != nil {
+			return nil, err
+		}
+		open = f
+		i++
+		return &library.Upload{Name: filepath.Base(f.Name()), R: bar.reader(f)}, nil
+	})
+	bar.done()
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		d, err := out.Describe(ctx, a)
+		if err != nil {
+			return err
+		}
+		return writeJSON(stdout, d)
+	}
+	fmt.Fprintln(stdout, a.ID)
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdLs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("ls", stderr, &c)
+	user := fs.String("user", "", "whose files (default: list the users)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, append(args[:0:0], args...)); err != nil {
+		return err
+	}
+	if *user == "" && fs.NArg() == 1 {
+		*user = fs.Arg(0)
+	}
+	lib, out, err := c.open()
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		users, err := lib.Users(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return writeJSON(stdout, map[string]any{"users": users})
+		}
+		for _, u := range users {
+			fmt.Fprintln(stdout, u+"/")
+		}
+		return nil
+	}
+	entries, err := out.List(ctx, *user)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if entries == nil {
+			entries = []outputs.Entry{}
+		}
+		return writeJSON(stdout, map[string]any{"user": *user, "files": entries})
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t %s\n", e.Size, e.ModTime.Local().Format("2006-01-02 15:04"), e.Kind, e.Name)
+	}
+	return tw.Flush()
+}
+
+func cmdRm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("rm", stderr, &c)
+	user := fs.String("user", "", "owner")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *user == "" || fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: jitstream rm --user NAME ID...")
+		return errUsage
+	}
+	lib, _, err := c.open()
+	if err != nil {
+		return err
+	}
+	for _, id := range fs.Args() {
+		if err := lib.Delete(ctx, *user, id); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "removed", id)
+	}
+	return nil
+}
+
+func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("users", stderr, &c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	lib, _, err := c.open()
+	if err != nil {
+		return err
+	}
+	switch {
+	case fs.NArg() == 0:
+		users, err := lib.Users(ctx)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			fmt.Fprintln(stdout, u)
+		}
+		return nil
+	case fs.NArg() == 2 && fs.Arg(0) == "add":
+		return lib.AddUser(ctx, fs.Arg(1))
+	}
+	fmt.Fprintln(stderr, "usage: jitstream users [add NAME]")
+	return errUsage
+}
+
+func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("inspect", stderr, &c)
+	user := fs.String("user", "", "owner of the asset; without it, the arguments are local files")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: jitstream inspect --user NAME ID | jitstream inspect FILE...")
+		return errUsage
+	}
+	var d *outputs.Describe
+	if *user == "" {
+		ix, err := parseFiles(ctx, fs.Args())
+		if err != nil {
+			return err
+		}
+		a := &library.Asset{ID: strings.TrimSuffix(filepath.Base(fs.Arg(0)), filepath.Ext(fs.Arg(0)))}
+		for _, ch := range ix.Chapters {
+			a.Chapters = append(a.Chapters, library.Chapter{Name: ch.Name, Object: ch.Object, Size: ch.Size})
+		}
+		a.Created = ix.Created
+		d = outputs.DescribeIndex(a, ix)
+		d.URLs = nil
+	} else {
+		lib, out, err := c.open()
+		if err != nil {
+			return err
+		}
+		a, err := lib.Asset(ctx, *user, fs.Arg(0))
+		if err != nil {
+			return err
+		}
+		if d, err = out.Describe(ctx, a); err != nil {
+			return err
+		}
+	}
+	if *asJSON {
+		return writeJSON(stdout, d)
+	}
+	printDescribe(stdout, d)
+	return nil
+}
+
+func parseFiles(ctx context.Context, names []string) (*media.Index, error) {
+	var srcs []media.Source
+	for _, n := range names {
+		f, err := os.Open(n)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, media.Source{Object: n, Name: filepath.Base(n), R: f, Size: fi.Size()})
+	}
+	return media.Parse(ctx, srcs)
+}
+
+func printDescribe(w io.Writer, d *outputs.Describe) {
+	fmt.Fprintf(w, "asset     %s\n", d.ID)
+	if d.Title != "" && d.Title != d.ID {
+		fmt.Fprintf(w, "title     %s\n", d.Title)
+	}
+	if !d.Created.IsZero() {
+		fmt.Fprintf(w, "created   %s\n", d.Created.Format(time.RFC3339))
+	}
+	fmt.Fprintf(w, "duration  %.3f s\n", d.Duration)
+	fmt.Fprintf(w, "size      %d bytes\n", d.Size)
+	fmt.Fprintf(w, "bit rate  %d kbit/s\n", d.Bitrate/1000)
+	fmt.Fprintf(w, "segments  %d (target %v)\n", d.Segments, media.DefaultSegmentDuration)
+	fmt.Fprintf(w, "chapters  %d\n", len(d.Chapters))
+	for i, ch := range d.Chapters {
+		fmt.Fprintf(w, "  %d  %s  %d bytes\n", i+1, ch.Name, ch.Size)
+	}
+	fmt.Fprintln(w, "tracks")
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  id\tkind\tcodec\tlang\tduration\tbit rate\tsamples\tdetail")
+	for _, t := range d.Tracks {
+		detail := ""
+		switch {
+		case t.Width > 0:
+			detail = fmt.Sprintf("%dx%d", t.Width, t.Height)
+		case t.SampleRate > 0:
+			detail = fmt.Sprintf("%d Hz, %d ch", t.SampleRate, t.Channels)
+		}
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%.3f s\t%d kbit/s\t%d\t%s\n", t.ID, t.Kind, t.Codec, t.Language, t.Duration, t.Bitrate/1000, t.Samples, detail)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,428 @@
+// Package library is the catalogue of users and their assets on top of a
+// store: ingest (store originals, index, commit), listing, loading indexes
+// through a bounded cache, and deletion.
+//
+// Store layout:
+//
+//	users/{user}/user.json                         the user (exists = known)
+//	users/{user}/assets/{id}/src/{nn}-{rev}        original chapter bytes
+//	users/{user}/assets/{id}/index-{rev}.jsix      media index
+//	users/{user}/assets/{id}/meta.json             asset metadata; written last,
+//	                                               its presence commits the asset
+package library
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/lru"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/store"
+)
+
+// Errors callers map to user-facing statuses.
+var (
+	ErrUnknownUser  = errors.New("unknown user")
+	ErrUnknownAsset = errors.New("unknown asset")
+	ErrBadName      = errors.New("invalid name")
+	ErrEmpty        = errors.New("empty upload")
+)
+
+// Asset is an asset's metadata, as stored in meta.json.
+type Asset struct {
+	ID       string    `json:"id"`
+	User     string    `json:"user"`
+	Title    string    `json:"title"`
+	Created  time.Time `json:"created"`  // recording time, else ingest time
+	Ingested time.Time `json:"ingested"` // when the asset was committed
+	Rev      string    `json:"rev"`      // revision: distinguishes re-ingests of one id
+	Index    string    `json:"index"`    // store key of the media index
+	Chapters []Chapter `json:"chapters"`
+}
+
+// Chapter is one original file of an asset.
+type Chapter struct {
+	Name   string `json:"name"`
+	Object string `json:"object"`
+	Size   int64  `json:"size"`
+}
+
+// Upload is one file to ingest.
+type Upload struct {
+	Name string    // original file name
+	R    io.Reader // its bytes, streamed to the store
+}
+
+// Library is the catalogue.
+type Library struct {
+	st      store.Store
+	log     *slog.Logger
+	indexes *lru.Cache[string, *media.Index]
+
+	mu       sync.Mutex
+	reserved map[string]bool // user/id being ingested
+}
+
+// Options configures a Library.
+type Options struct {
+	// IndexCacheBytes bounds the memory of cached indexes (approximate).
+	IndexCacheBytes int64
+	Logger          *slog.Logger
+}
+
+// New returns a library on st.
+func New(st store.Store, o Options) *Library {
+	if o.IndexCacheBytes <= 0 {
+		o.IndexCacheBytes = 256 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Library{st: st, log: o.Logger, indexes: lru.New[string, *media.Index](o.IndexCacheBytes), reserved: map[string]bool{}}
+}
+
+// Store is the library's store.
+func (l *Library) Store() store.Store { return l.st }
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// CheckUser validates a user name.
+func CheckUser(user string) error {
+	if !nameRE.MatchString(user) {
+		return fmt.Errorf("%w: user %q (use letters, digits, '_' and '-', at most 64)", ErrBadName, user)
+	}
+	return nil
+}
+
+func userKey(user string) string         { return "users/" + user + "/user.json" }
+func assetPrefix(user, id string) string { return "users/" + user + "/assets/" + id + "/" }
+func metaKey(user, id string) string     { return assetPrefix(user, id) + "meta.json" }
+func assetsPrefix(user string) string    { return "users/" + user + "/assets/" }
+func indexCacheKey(a *Asset) string      { return a.User + "/" + a.ID + "/" + a.Rev }
+func newRev() string {
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(randBytes(5)))
+}
+func randBytes(n int) []byte { b := make([]byte, n); _, _ = rand.Read(b); return b }
+
+// User is a user record.
+type User struct {
+	Name    string    `json:"name"`
+	Created time.Time `json:"created"`
+}
+
+// AddUser creates the user if it does not exist.
+func (l *Library) AddUser(ctx context.Context, user string) error {
+	if err := CheckUser(user); err != nil {
+		return err
+	}
+	if _, err := l.st.Stat(ctx, userKey(user)); err == nil {
+		return nil
+	}
+	b, _ := json.Marshal(User{Name: user, Created: time.Now().UTC()})
+	if _, err := l.st.Put(ctx, userKey(user), strings.NewReader(string(b))); err != nil {
+		return fmt.Errorf("library: add user %s: %w", user, err)
+	}
+	return nil
+}
+
+// HasUser reports whether the user exists; a malformed name is an error.
+func (l *Library) HasUser(ctx context.Context, user string) error {
+	if err := CheckUser(user); err != nil {
+		return fmt.Errorf("%w: %q", ErrUnknownUser, user)
+	}
+	if _, err := l.st.Stat(ctx, userKey(user)); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("%w: %q", ErrUnknownUser, user)
+		}
+		return err
+	}
+	return nil
+}
+
+// Users lists the users.
+func (l *Library) Users(ctx context.Context) ([]string, error) {
+	infos, err := l.st.List(ctx, "users/")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, in := range infos {
+		if u, ok := strings.CutSuffix(strings.TrimPrefix(in.Key, "users/"), "/user.json"); ok && !strings.Contains(u, "/") {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// assetID derives a camera-like id from a file name: its stem, cleaned.
+func assetID(name string) string {
+	stem := strings.TrimSuffix(path.Base(strings.ReplaceAll(name, `\`, "/")), path.Ext(name))
+	var b strings.Builder
+	for _, c := range stem {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '-':
+			b.WriteRune(c)
+		case c == ' ' || c == '.':
+			b.WriteByte('_')
+		}
+	}
+	id := strings.TrimLeft(b.String(), "_-")
+	if len(id) > 48 {
+		id = id[:48]
+	}
+	if id == "" {
+		id = "asset"
+	}
+	return id
+}
+
+// reserve picks a free id for user starting from base and marks it in use.
+func (l *Library) reserve(ctx context.Context, user, base string) (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for n := 1; n < 10000; n++ {
+		id := base
+		if n > 1 {
+			id = fmt.Sprintf("%s-%d", base, n)
+		}
+		if l.reserved[user+"/"+id] {
+			continue
+		}
+		objs, err := l.st.List(ctx, assetPrefix(user, id))
+		if err != nil {
+			return "", err
+		}
+		if len(objs) == 0 {
+			l.reserved[user+"/"+id] = true
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("library: no free id for %q", base)
+}
+
+func (l *Library) release(user, id string) {
+	l.mu.Lock()
+	delete(l.reserved, user+"/"+id)
+	l.mu.Unlock()
+}
+
+// Ingest stores the uploads as the chapters of one new asset, indexes them
+// and commits the asset. On any failure everything it stored is removed.
+// Each upload is streamed to the store, never held in memory whole.
+func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*Upload, error)) (*Asset, error) {
+	if err := l.HasUser(ctx, user); err != nil {
+		return nil, err
+	}
+	rev := newRev()
+	var (
+		id      string
+		stored  []string
+		chaps   []Chapter
+		srcs    []media.Source
+		success bool
+	)
+	defer func() {
+		if id != "" {
+			l.release(user, id)
+		}
+		if !success {
+			// Background context: clean up even when the request was cancelled.
+			for _, k := range stored {
+				if err := l.st.Delete(context.WithoutCancel(ctx), k); err != nil {
+					l.log.Warn("ingest cleanup", "key", k, "err", err)
+				}
+			}
+		}
+	}()
+	for n := 1; ; n++ {
+		up, err := next()
+		if err != nil {
+			return nil, err
+		}
+		if up == nil {
+			break
+		}
+		if id == "" {
+			if id, err = l.reserve(ctx, user, assetID(up.Name)); err != nil {
+				return nil, err
+			}
+			if title == "" {
+				title = id
+			}
+		}
+		key := fmt.Sprintf("%ssrc/%02d-%s", assetPrefix(user, id), n, rev)
+		stored = append(stored, key)
+		info, err := l.st.Put(ctx, key, up.R)
+		if err != nil {
+			return nil, fmt.Errorf("library: store %s: %w", up.Name, err)
+		}
+		if info.Size == 0 {
+			return nil, fmt.Errorf("%w: %s has no bytes", ErrEmpty, up.Name)
+		}
+		name := path.Base(strings.ReplaceAll(up.Name, `\`, "/"))
+		chaps = append(chaps, Chapter{Name: name, Object: key, Size: info.Size})
+		srcs = append(srcs, media.Source{Object: key, Name: name, Size: info.Size, R: store.NewReaderAt(ctx, l.st, key, info.Size)})
+	}
+	if len(chaps) == 0 {
+		return nil, fmt.Errorf("%w: no files", ErrEmpty)
+	}
+	ix, err := media.Parse(ctx, srcs)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := media.Marshal(ix)
+	if err != nil {
+		return nil, fmt.Errorf("library: encode index: %w", err)
+	}
+	a := &Asset{ID: id, User: user, Title: title, Ingested: time.Now().UTC().Truncate(time.Second), Rev: rev, Chapters: chaps}
+	a.Created = ix.Created
+	if a.Created.IsZero() {
+		a.Created = a.Ingested
+	}
+	a.Index = assetPrefix(user, id) + "index-" + rev + ".jsix"
+	stored = append(stored, a.Index)
+	if _, err := l.st.Put(ctx, a.Index, strings.NewReader(string(enc))); err != nil {
+		return nil, fmt.Errorf("library: store index: %w", err)
+	}
+	meta, err := json.MarshalIndent(a, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	stored = append(stored, metaKey(user, id))
+	if _, err := l.st.Put(ctx, metaKey(user, id), strings.NewReader(string(meta))); err != nil {
+		return nil, fmt.Errorf("library: commit asset: %w", err)
+	}
+	success = true
+	l.indexes.Add(indexCacheKey(a), ix, indexCost(ix))
+	l.log.Info("ingested", "user", user, "asset", id, "chapters", len(chaps), "duration", ix.Duration())
+	return a, nil
+}
+
+// Assets lists a user's committed assets, oldest first.
+func (l *Library) Assets(ctx context.Context, user string) ([]*Asset, error) {
+	if err := l.HasUser(ctx, user); err != nil {
+		return nil, err
+	}
+	infos, err := l.st.List(ctx, assetsPrefix(user))
+	if err != nil {
+		return nil, err
+	}
+	var out []*Asset
+	for _, in := range infos {
+		rest := strings.TrimPrefix(in.Key, assetsPrefix(user))
+		id, ok := strings.CutSuffix(rest, "/meta.json")
+		if !ok || strings.Contains(id, "/") {
+			continue
+		}
+		a, err := l.Asset(ctx, user, id)
+		if err != nil {
+			if errors.Is(err, ErrUnknownAsset) {
+				continue // deleted meanwhile
+			}
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Ingested.Equal(out[j].Ingested) {
+			return out[i].Ingested.Before(out[j].Ingested)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, nil
+}
+
+// Asset loads one asset's metadata.
+func (l *Library) Asset(ctx context.Context, user, id string) (*Asset, error) {
+	if err := CheckUser(user); err != nil {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, user)
+	}
+	if !nameRE.MatchString(id) {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownAsset, id)
+	}
+	rc, err := l.st.Get(ctx, metaKey(user, id), 0, -1)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			if uerr := l.HasUser(ctx, user); uerr != nil {
+				return nil, uerr
+			}
+			return nil, fmt.Errorf("%w: %q", ErrUnknownAsset, id)
+		}
+		return nil, err
+	}
+	defer rc.Close()
+	var a Asset
+	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&a); err != nil {
+		return nil, fmt.Errorf("library: asset %s/%s: bad metadata: %w", user, id, err)
+	}
+	return &a, nil
+}
+
+// Index loads an asset's media index, through the cache.
+func (l *Library) Index(ctx context.Context, a *Asset) (*media.Index, error) {
+	if ix, ok := l.indexes.Get(indexCacheKey(a)); ok {
+		return ix, nil
+	}
+	rc, err := l.st.Get(ctx, a.Index, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("library: load index of %s/%s: %w", a.User, a.ID, err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return nil, fmt.Errorf("library: load index of %s/%s: %w", a.User, a.ID, err)
+	}
+	ix, err := media.Unmarshal(b)
+	if err != nil {
+		return nil, fmt.Errorf("library: decode index of %s/%s: %w", a.User, a.ID, err)
+	}
+	l.indexes.Add(indexCacheKey(a), ix, indexCost(ix))
+	return ix, nil
+}
+
+// indexCost estimates an index's memory: ~37 bytes per sample plus entries.
+func indexCost(ix *media.Index) int64 {
+	var n int64 = 1024
+	for _, t := range ix.Tracks {
+		n += int64(t.Samples.Len())*37 + 512
+		for _, e := range t.SampleEntries {
+			n += int64(len(e))
+		}
+	}
+	return n
+}
+
+// Delete removes an asset: first its commit marker (so it disappears at
+// once), then its index and originals.
+func (l *Library) Delete(ctx context.Context, user, id string) error {
+	a, err := l.Asset(ctx, user, id)
+	if err != nil {
+		return err
+	}
+	if err := l.st.Delete(ctx, metaKey(user, id)); err != nil {
+		return err
+	}
+	l.indexes.Remove(indexCacheKey(a))
+	objs, err := l.st.List(ctx, assetPrefix(user, id))
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := l.st.Delete(ctx, o.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}

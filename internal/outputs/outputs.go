@@ -1,0 +1,290 @@
+// Package outputs maps a user's library onto a static-looking file system of
+// virtual files: for every asset its consolidated MP4, its fragmented MP4,
+// its original chapters, and clips of any time range. Built files are cached.
+package outputs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/lru"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/vfile"
+)
+
+// Kind names an output.
+type Kind string
+
+// Output kinds.
+const (
+	KindConsolidated Kind = "consolidated"
+	KindFMP4         Kind = "fmp4"
+	KindOriginal     Kind = "original"
+	KindClip         Kind = "clip"
+)
+
+// Suffixes of the generated files after the asset id.
+const (
+	SuffixConsolidated = ".mp4"
+	SuffixFMP4         = ".frag.mp4"
+)
+
+// ErrNotFound is returned (wrapped) for paths naming no file.
+var ErrNotFound = errors.New("no such file")
+
+// ErrBadQuery is returned (wrapped) for malformed clip parameters.
+var ErrBadQuery = errors.New("bad query")
+
+// Outputs builds virtual files for a library.
+type Outputs struct {
+	lib   *library.Library
+	files *lru.Cache[string, *vfile.File]
+}
+
+// New returns Outputs over lib, caching built files up to cacheBytes of
+// generated data.
+func New(lib *library.Library, cacheBytes int64) *Outputs {
+	if cacheBytes <= 0 {
+		cacheBytes = 128 << 20
+	}
+	return &Outputs{lib: lib, files: lru.New[string, *vfile.File](cacheBytes)}
+}
+
+// Library is the underlying library.
+func (o *Outputs) Library() *library.Library { return o.lib }
+
+// Entry is one file of the file-system view.
+type Entry struct {
+	Name    string    `json:"name"` // path relative to the user's root
+	Kind    Kind      `json:"kind"`
+	Size    int64     `json:"size"`
+	ModTime time.Time `json:"modified"`
+	Asset   string    `json:"asset"`
+	URL     string    `json:"url"`
+}
+
+// FilesURL is the URL path of a file in user's file-system view.
+func FilesURL(user, name string) string {
+	return "/files/" + url.PathEscape(user) + "/" + escapePath(name)
+}
+
+func escapePath(p string) string {
+	parts := strings.Split(p, "/")
+	for i, s := range parts {
+		parts[i] = url.PathEscape(s)
+	}
+	return strings.Join(parts, "/")
+}
+
+// URLs names every output of an asset by kind, as the API returns it.
+func URLs(a *library.Asset) map[string]any {
+	orig := make([]string, len(a.Chapters))
+	for i, c := range a.Chapters {
+		orig[i] = FilesURL(a.User, a.ID+"/"+c.Name)
+	}
+	return map[string]any{
+		"original":     orig,
+		"consolidated": FilesURL(a.User, a.ID+SuffixConsolidated),
+		"fmp4":         FilesURL(a.User, a.ID+SuffixFMP4),
+		"clip":         FilesURL(a.User, a.ID+SuffixConsolidated) + "?start={start}&end={end}",
+		"watch":        "/watch/" + url.PathEscape(a.User) + "/" + url.PathEscape(a.ID),
+	}
+}
+
+// Entries lists every file of one asset.
+func (o *Outputs) Entries(ctx context.Context, a *library.Asset) ([]Entry, error) {
+	var out []Entry
+	for _, k := range []struct {
+		suffix string
+		kind   Kind
+	}{{SuffixConsolidated, KindConsolidated}, {SuffixFMP4, KindFMP4}} {
+		name := a.ID + k.suffix
+		f, err := o.Open(ctx, a.User, name, nil)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Entry{Name: name, Kind: k.kind, Size: f.Size, ModTime: f.ModTime, Asset: a.ID, URL: FilesURL(a.User, name)})
+	}
+	for _, c := range a.Chapters {
+		name := a.ID + "/" + c.Name
+		out = append(out, Entry{Name: name, Kind: KindOriginal, Size: c.Size, ModTime: a.Ingested, Asset: a.ID, URL: FilesURL(a.User, name)})
+	}
+	return out, nil
+}
+
+// List lists every file of a user's library.
+func (o *Outputs) List(ctx context.Context, user string) ([]Entry, error) {
+	assets, err := o.lib.Assets(ctx, user)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, a := range assets {
+		es, err := o.Entries(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("outputs: list %s: %w", a.ID, err)
+		}
+		out = append(out, es...)
+	}
+	return out, nil
+}
+
+// Open resolves name (a path relative to the user's root, unescaped) with
+// its query to a virtual file.
+func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*vfile.File, error) {
+	if id, file, ok := strings.Cut(name, "/"); ok {
+		a, err := o.lib.Asset(ctx, user, id)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range a.Chapters {
+			if c.Name == file {
+				return vfile.New(c.Name, contentType(c.Name), a.Ingested, vfile.ETag("original", c.Object, strconv.FormatInt(c.Size, 10)),
+					[]vfile.Piece{vfile.Stored(c.Object, 0, c.Size)}), nil
+			}
+		}
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	var frag bool
+	id, ok := strings.CutSuffix(name, SuffixFMP4)
+	if ok {
+		frag = true
+	} else if id, ok = strings.CutSuffix(name, SuffixConsolidated); !ok {
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+	}
+	sel, err := ParseSelection(q)
+	if err != nil {
+		return nil, err
+	}
+	a, err := o.lib.Asset(ctx, user, id)
+	if err != nil {
+		return nil, err
+	}
+	key := fmt.Sprintf("%s/%s/%s/%t/%d/%d", a.User, a.ID, a.Rev, frag, sel.Start, sel.End)
+	if f, ok := o.files.Get(key); ok {
+		return f, nil
+	}
+	ix, err := o.lib.Index(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	var f *vfile.File
+	if frag {
+		f, err = mp4build.Fragmented(ix, sel)
+	} else {
+		f, err = mp4build.Progressive(ix, sel)
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.Name = path.Base(name)
+	f.ModTime = a.Ingested
+	o.files.Add(key, f, generatedBytes(f))
+	return f, nil
+}
+
+// Forget drops cached files of an asset (after deletion).
+func (o *Outputs) Forget(user, id string) {
+	prefix := user + "/" + id + "/"
+	o.files.RemoveIf(func(k string) bool { return strings.HasPrefix(k, prefix) })
+}
+
+func generatedBytes(f *vfile.File) int64 {
+	n := int64(len(f.Pieces)) * 48
+	for _, p := range f.Pieces {
+		n += int64(len(p.Data))
+	}
+	return n
+}
+
+// ParseSelection reads the clip parameters start and end (seconds) from q.
+func ParseSelection(q url.Values) (mp4build.Selection, error) {
+	var sel mp4build.Selection
+	for _, p := range []struct {
+		name string
+		dst  *time.Duration
+	}{{"start", &sel.Start}, {"end", &sel.End}} {
+		v := q.Get(p.name)
+		if v == "" {
+			continue
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e7 {
+			return sel, fmt.Errorf("%w: %s=%q is not a number of seconds", ErrBadQuery, p.name, v)
+		}
+		*p.dst = time.Duration(f * float64(time.Second))
+	}
+	if sel.End != 0 && sel.End <= sel.Start {
+		return sel, fmt.Errorf("%w: end (%v) must be after start (%v)", ErrBadQuery, sel.End, sel.Start)
+	}
+	return sel, nil
+}
+
+func contentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".mov":
+		return "video/quicktime"
+	case ".m4a":
+		return "audio/mp4"
+	default:
+		return "video/mp4"
+	}
+}
+
+// Describe summarises an asset for the API and the CLI.
+type Describe struct {
+	*library.Asset
+	Duration float64        `json:"duration"`
+	Size     int64          `json:"size"`
+	Bitrate  int64          `json:"bitrate"`
+	Segments int            `json:"segments"`
+	Tracks   []TrackInfo    `json:"tracks"`
+	URLs     map[string]any `json:"urls"`
+}
+
+// TrackInfo summarises a track.
+type TrackInfo struct {
+	ID         uint32  `json:"id"`
+	Kind       string  `json:"kind"`
+	Codec      string  `json:"codec"`
+	Format     string  `json:"format"`
+	Language   string  `json:"language"`
+	Timescale  uint32  `json:"timescale"`
+	Duration   float64 `json:"duration"`
+	Bitrate    int64   `json:"bitrate"`
+	Samples    int     `json:"samples"`
+	Width      uint32  `json:"width,omitempty"`
+	Height     uint32  `json:"height,omitempty"`
+	SampleRate uint32  `json:"sample_rate,omitempty"`
+	Channels   uint16  `json:"channels,omitempty"`
+}
+
+// Describe loads the asset's index and summarises it.
+func (o *Outputs) Describe(ctx context.Context, a *library.Asset) (*Describe, error) {
+	ix, err := o.lib.Index(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return DescribeIndex(a, ix), nil
+}
+
+// DescribeIndex summarises an asset given its index.
+func DescribeIndex(a *library.Asset, ix *media.Index) *Describe {
+	d := &Describe{Asset: a, Duration: ix.Duration().Seconds(), Size: ix.Size(), Bitrate: ix.Bitrate(),
+		Segments: len(ix.Segments(media.DefaultSegmentDuration)), URLs: URLs(a)}
+	for _, t := range ix.Tracks {
+		d.Tracks = append(d.Tracks, TrackInfo{ID: t.ID, Kind: string(t.Kind), Codec: t.Codec, Format: t.Format, Language: t.Language,
+			Timescale: t.Timescale, Duration: t.Seconds(t.Duration()), Bitrate: t.Bitrate(), Samples: t.Samples.Len(),
+			Width: t.Width, Height: t.Height, SampleRate: t.SampleRate, Channels: t.Channels})
+	}
+	return d
+}

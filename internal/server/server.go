@@ -1,0 +1,185 @@
+// Package server wires jitstream's HTTP routes: the file-system view of each
+// user's library, the JSON API, uploads, and the watch page.
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/pprof"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/httpserve"
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/outputs"
+)
+
+// Options configures the server.
+type Options struct {
+	Logger *slog.Logger
+	// MaxUploadBytes bounds one upload request; 0 means no bound.
+	MaxUploadBytes int64
+	// Debug mounts /debug/heap and the pprof handlers under /debug/pprof/.
+	Debug bool
+}
+
+// Server is jitstream's HTTP handler.
+type Server struct {
+	out *outputs.Outputs
+	lib *library.Library
+	log *slog.Logger
+	opt Options
+	mux *http.ServeMux
+}
+
+// New returns the handler serving out.
+func New(out *outputs.Outputs, opt Options) *Server {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /{$}", s.home)
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpserve.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	m.HandleFunc("GET /files/{user}/{$}", s.listing)
+	m.HandleFunc("GET /files/{user}/{path...}", s.file)
+	m.HandleFunc("HEAD /files/{user}/{path...}", s.file)
+	m.HandleFunc("GET /watch/{user}/{id}", s.watch)
+	m.HandleFunc("GET /api/v1/users/{user}/assets", s.apiList)
+	m.HandleFunc("POST /api/v1/users/{user}/assets", s.apiUpload)
+	m.HandleFunc("GET /api/v1/users/{user}/assets/{id}", s.apiAsset)
+	m.HandleFunc("DELETE /api/v1/users/{user}/assets/{id}", s.apiDelete)
+	if s.opt.Debug {
+		m.HandleFunc("GET /debug/heap", debugHeap)
+		m.HandleFunc("GET /debug/pprof/", pprof.Index)
+		m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpserve.Error(w, http.StatusNotFound, "not found", "no route for "+r.Method+" "+r.URL.Path)
+	})
+}
+
+// ServeHTTP implements http.Handler: CORS, panic recovery and logging around
+// the routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified")
+	if r.Method == http.MethodOptions {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
+		h.Set("Access-Control-Allow-Headers", "Range, If-Range, If-None-Match, If-Modified-Since, Content-Type")
+		h.Set("Access-Control-Max-Age", "86400")
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			httpserve.Error(w, http.StatusInternalServerError, "internal error", fmt.Sprint(v))
+		}
+	}()
+	s.mux.ServeHTTP(w, r)
+	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "range", r.Header.Get("Range"), "took", time.Since(start))
+}
+
+// fail maps an error to a status and a JSON body.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	httpserve.Error(w, status, msg, err.Error())
+}
+
+func statusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.Is(err, library.ErrUnknownUser):
+		return http.StatusNotFound, "unknown user"
+	case errors.Is(err, library.ErrUnknownAsset):
+		return http.StatusNotFound, "unknown asset"
+	case errors.Is(err, outputs.ErrNotFound):
+		return http.StatusNotFound, "no such file"
+	case errors.Is(err, outputs.ErrBadQuery):
+		return http.StatusBadRequest, "bad query"
+	case errors.Is(err, mp4build.ErrRange):
+		return http.StatusBadRequest, "clip range outside the recording"
+	case errors.Is(err, library.ErrEmpty):
+		return http.StatusBadRequest, "empty upload"
+	case errors.Is(err, library.ErrBadName):
+		return http.StatusBadRequest, "invalid name"
+	case errors.Is(err, media.ErrUnsupported):
+		return http.StatusUnsupportedMediaType, "unsupported media"
+	case errors.Is(err, media.ErrInvalid):
+		return http.StatusUnprocessableEntity, "invalid media"
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "upload too large"
+	case errors.Is(err, errBadUpload):
+		return http.StatusBadRequest, "bad upload"
+	}
+	return http.StatusInternalServerError, "internal error"
+}
+
+var errBadUpload = errors.New("bad upload")
+
+// wantsJSON reports whether the client prefers JSON to HTML.
+func wantsJSON(r *http.Request) bool {
+	if f := r.URL.Query().Get("format"); f != "" {
+		return f == "json"
+	}
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		mt, _, err := mime.ParseMediaType(strings.TrimSpace(part))
+		if err != nil {
+			continue
+		}
+		switch mt {
+		case "application/json":
+			return true
+		case "text/html":
+			return false
+		}
+	}
+	return false
+}
+
+func (s *Server) file(w http.ResponseWriter, r *http.Request) {
+	user, name := r.PathValue("user"), r.PathValue("path")
+	if id, ok := strings.CutSuffix(name, "/"); ok && !strings.Contains(id, "/") {
+		s.assetListing(w, r, user, id)
+		return
+	}
+	f, err := s.out.Open(r.Context(), user, name, r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpserve.ServeFile(w, r, s.lib.Store(), f)
+}
+
+// debugHeap collects garbage, then reports the live heap.
+func debugHeap(w http.ResponseWriter, r *http.Request) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	httpserve.WriteJSON(w, http.StatusOK, map[string]any{
+		"heap_alloc": ms.HeapAlloc, "heap_inuse": ms.HeapInuse, "goroutines": runtime.NumGoroutine()})
+}
