@@ -114,6 +114,14 @@ func (o *Outputs) Entries(ctx context.Context, a *library.Asset) ([]Entry, error
 		}
 		out = append(out, Entry{Name: name, Kind: k.kind, Size: f.Size, ModTime: f.ModTime, Asset: a.ID, URL: FilesURL(a.User, name)})
 	}
+	// An example clip: the first ten seconds (any range works, see URLs).
+	clip := url.Values{"start": {"0"}, "end": {"10"}}
+	name := a.ID + SuffixConsolidated + "?" + clip.Encode()
+	f, err := o.Open(ctx, a.User, a.ID+SuffixConsolidated, clip)
+	if err == nil {
+		out = append(out, Entry{Name: name, Kind: KindClip, Size: f.Size, ModTime: f.ModTime, Asset: a.ID,
+			URL: FilesURL(a.User, a.ID+SuffixConsolidated) + "?" + clip.Encode()})
+	}
 	for _, c := range a.Chapters {
 		name := a.ID + "/" + c.Name
 		out = append(out, Entry{Name: name, Kind: KindOriginal, Size: c.Size, ModTime: a.Ingested, Asset: a.ID, URL: FilesURL(a.User, name)})

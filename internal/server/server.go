@@ -57,7 +57,6 @@ func (s *Server) routes() {
 	})
 	m.HandleFunc("GET /files/{user}/{$}", s.listing)
 	m.HandleFunc("GET /files/{user}/{path...}", s.file)
-	m.HandleFunc("HEAD /files/{user}/{path...}", s.file)
 	m.HandleFunc("GET /watch/{user}/{id}", s.watch)
 	m.HandleFunc("GET /api/v1/users/{user}/assets", s.apiList)
 	m.HandleFunc("POST /api/v1/users/{user}/assets", s.apiUpload)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/media"
@@ -254,23 +255,6 @@ func analyze(tp *trackPlan, r span, desc uint32) traf {
 	return f
 }
 
-// sampleFlags returns how the traf signals sync samples: default flags for
-// tfhd, optional flags of the first sample, and whether every sample needs
-// its own flags.
-func (f *traf) sampleFlags() (def uint32, first uint32, hasFirst, perSample bool) {
-	s := &f.tp.t.Samples
-	n := f.span.len()
-	switch {
-	case f.syncs == n:
-		return flagsSync, 0, false, false
-	case f.syncs == 0:
-		return flagsNonSync, 0, false, false
-	case f.syncs == 1 && s.IsSync(f.span.first):
-		return flagsNonSync, flagsSync, true, false
-	}
-	return 0, 0, false, true
-}
-
 // tfhd and trun flags (ISO/IEC 14496-12 8.8.7, 8.8.8).
 const (
 	tfhdDescIndex      = 0x000002
@@ -291,20 +275,20 @@ const (
 // ranges[k] of each plan track.
 func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 	var trafs []traf
-	est := 64
 	for k := range p.tracks {
 		if ranges[k].len() > 0 {
 			trafs = trafsOf(&p.tracks[k], ranges[k], trafs)
-			est += 128 + 16*ranges[k].len()
 		}
 	}
+	size := 8 + 16 // moof, mfhd
 	var payload int64
-	for _, f := range trafs {
-		payload += f.bytes
+	for j := range trafs {
+		size += trafs[j].size()
+		payload += trafs[j].bytes
 	}
 	hdr := mdatHeaderSize(payload)
 
-	w := &writer{b: make([]byte, 0, est)}
+	w := &writer{b: make([]byte, 0, size)}
 	pos := w.box("moof")
 	mpos := w.fullBox("mfhd", 0, 0)
 	w.u32(seq)
@@ -314,6 +298,9 @@ func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 		dataOffsets[j] = writeTraf(w, &trafs[j])
 	}
 	w.end(pos)
+	if len(w.b) != size {
+		return fmt.Errorf("internal error: moof of %d bytes, computed %d", len(w.b), size)
+	}
 
 	// data_offset is relative to the moof (default-base-is-moof).
 	at := int64(len(w.b)) + hdr
@@ -321,7 +308,7 @@ func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 		return fmt.Errorf("fragment of %d bytes exceeds trun data offsets", at+payload)
 	}
 	for j, f := range trafs {
-		putI32(w.b[dataOffsets[j]:], int32(at))
+		be.PutUint32(w.b[dataOffsets[j]:], uint32(int32(at)))
 		at += f.bytes
 	}
 	b.Add(w.b)
@@ -333,7 +320,7 @@ func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 }
 
 // addSamples appends the stored bytes of samples r of a track, chapter by
-// chapter (adjacent ranges merge in the builder).
+// chapter, one range per run of contiguous samples.
 func (p *plan) addSamples(b *vfile.Builder, tp *trackPlan, r span) {
 	s := &tp.t.Samples
 	c := 0
@@ -341,10 +328,64 @@ func (p *plan) addSamples(b *vfile.Builder, tp *trackPlan, r span) {
 		c = chapterOf(s, i, c)
 		obj := p.ix.Chapters[c].Object
 		j := min(s.ChapterStart[c+1], r.end)
-		for ; i < j; i++ {
-			b.AddStored(obj, s.Offset[i], int64(s.Size[i]))
+		for i < j {
+			start := s.Offset[i]
+			end := start + int64(s.Size[i])
+			for i++; i < j && s.Offset[i] == end; i++ {
+				end += int64(s.Size[i])
+			}
+			b.AddStored(obj, start, end-start)
 		}
 	}
+}
+
+// boxFlags decides how a traf describes its samples: the tfhd and trun
+// flags, the default sample flags and the first sample's flags. Constant
+// durations and sizes go to tfhd; sync samples are signalled by default
+// flags when all or none are sync, or when only the first is (with
+// first-sample flags), else per sample.
+func (f *traf) boxFlags() (tfhd, trun, defFlags, firstFlags uint32) {
+	s := &f.tp.t.Samples
+	tfhd, trun = tfhdDefaultBaseIsM, trunDataOffset
+	if f.desc != 1 {
+		tfhd |= tfhdDescIndex
+	}
+	if f.constDur {
+		tfhd |= tfhdDefaultDur
+	} else {
+		trun |= trunDur
+	}
+	if f.constSize {
+		tfhd |= tfhdDefaultSize
+	} else {
+		trun |= trunSize
+	}
+	switch n := f.span.len(); {
+	case f.syncs == n:
+		tfhd, defFlags = tfhd|tfhdDefaultFlags, flagsSync
+	case f.syncs == 0:
+		tfhd, defFlags = tfhd|tfhdDefaultFlags, flagsNonSync
+	case f.syncs == 1 && s.IsSync(f.span.first):
+		tfhd, defFlags = tfhd|tfhdDefaultFlags, flagsNonSync
+		trun, firstFlags = trun|trunFirstFlags, flagsSync
+	default:
+		trun |= trunFlags
+	}
+	if f.cto {
+		trun |= trunCTO
+	}
+	return tfhd, trun, defFlags, firstFlags
+}
+
+// size is the size of the traf box.
+func (f *traf) size() int {
+	tfhd, trun, _, _ := f.boxFlags()
+	n := 8                                                                                             // traf
+	n += 16 + 4*bits.OnesCount32(tfhd&(tfhdDescIndex|tfhdDefaultDur|tfhdDefaultSize|tfhdDefaultFlags)) // tfhd
+	n += 20                                                                                            // tfdt v1
+	n += 20 + 4*bits.OnesCount32(trun&trunFirstFlags)                                                  // trun header
+	n += f.span.len() * 4 * bits.OnesCount32(trun&(trunDur|trunSize|trunFlags|trunCTO))
+	return n
 }
 
 // writeTraf writes a track fragment and returns the position of its trun's
@@ -352,35 +393,22 @@ func (p *plan) addSamples(b *vfile.Builder, tp *trackPlan, r span) {
 func writeTraf(w *writer, f *traf) int {
 	tp, s := f.tp, &f.tp.t.Samples
 	first := f.span.first
-	def, firstFlags, hasFirst, perSample := f.sampleFlags()
+	tflags, rflags, defFlags, firstFlags := f.boxFlags()
 
 	pos := w.box("traf")
-	flags := uint32(tfhdDefaultBaseIsM)
-	if f.desc != 1 {
-		flags |= tfhdDescIndex
-	}
-	if f.constDur {
-		flags |= tfhdDefaultDur
-	}
-	if f.constSize {
-		flags |= tfhdDefaultSize
-	}
-	if !perSample {
-		flags |= tfhdDefaultFlags
-	}
-	hpos := w.fullBox("tfhd", 0, flags)
+	hpos := w.fullBox("tfhd", 0, tflags)
 	w.u32(tp.t.ID)
-	if f.desc != 1 {
+	if tflags&tfhdDescIndex != 0 {
 		w.u32(f.desc)
 	}
-	if f.constDur {
+	if tflags&tfhdDefaultDur != 0 {
 		w.u32(s.Dur[first])
 	}
-	if f.constSize {
+	if tflags&tfhdDefaultSize != 0 {
 		w.u32(s.Size[first])
 	}
-	if !perSample {
-		w.u32(def)
+	if tflags&tfhdDefaultFlags != 0 {
+		w.u32(defFlags)
 	}
 	w.end(hpos)
 
@@ -388,53 +416,34 @@ func writeTraf(w *writer, f *traf) int {
 	w.u64(uint64(s.DTS[first] - tp.base))
 	w.end(dpos)
 
-	tflags := uint32(trunDataOffset)
-	if hasFirst {
-		tflags |= trunFirstFlags
-	}
-	if !f.constDur {
-		tflags |= trunDur
-	}
-	if !f.constSize {
-		tflags |= trunSize
-	}
-	if perSample {
-		tflags |= trunFlags
-	}
-	if f.cto {
-		tflags |= trunCTO
-	}
-	rpos := w.fullBox("trun", b2u8(f.negCTO), tflags)
+	rpos := w.fullBox("trun", b2u8(f.negCTO), rflags)
 	w.u32(uint32(f.span.len()))
 	dataOffset := len(w.b)
 	w.u32(0)
-	if hasFirst {
+	if rflags&trunFirstFlags != 0 {
 		w.u32(firstFlags)
 	}
+	b := w.b // see writeStts
 	for i := first; i < f.span.end; i++ {
-		if !f.constDur {
-			w.u32(s.Dur[i])
+		if rflags&trunDur != 0 {
+			b = be.AppendUint32(b, s.Dur[i])
 		}
-		if !f.constSize {
-			w.u32(s.Size[i])
+		if rflags&trunSize != 0 {
+			b = be.AppendUint32(b, s.Size[i])
 		}
-		if perSample {
+		if rflags&trunFlags != 0 {
 			if s.IsSync(i) {
-				w.u32(flagsSync)
+				b = be.AppendUint32(b, flagsSync)
 			} else {
-				w.u32(flagsNonSync)
+				b = be.AppendUint32(b, flagsNonSync)
 			}
 		}
-		if f.cto {
-			w.i32(s.CTO[i])
+		if rflags&trunCTO != 0 {
+			b = be.AppendUint32(b, uint32(s.CTO[i]))
 		}
 	}
+	w.b = b
 	w.end(rpos)
 	w.end(pos)
 	return dataOffset
-}
-
-func putI32(b []byte, v int32) {
-	_ = b[3]
-	b[0], b[1], b[2], b[3] = byte(v>>24), byte(v>>16), byte(v>>8), byte(v)
 }

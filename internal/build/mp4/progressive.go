@@ -186,17 +186,25 @@ func offsetOrder(s *media.Samples, lo, hi int) []int32 {
 	return order
 }
 
+// run is a range [start, end) of the original being laid out, at pos in
+// the payload.
+type run struct {
+	start, end, pos int64
+	active          bool
+}
+
+// flush appends the run, if any, to the payload.
+func (r *run) flush(lay *layout, obj string) {
+	if r.active && r.end > r.start {
+		lay.pieces = append(lay.pieces, vfile.Stored(obj, r.start, r.end-r.start))
+		lay.size += r.end - r.start
+	}
+	r.active = false
+}
+
 // layoutChapter merges the cursors' samples, all in object obj, into runs.
 func (p *plan) layoutChapter(lay *layout, curs []cursor, obj string) {
-	var runStart, runEnd, runPos int64
-	active := false
-	flush := func() {
-		if active && runEnd > runStart {
-			lay.pieces = append(lay.pieces, vfile.Stored(obj, runStart, runEnd-runStart))
-			lay.size += runEnd - runStart
-		}
-		active = false
-	}
+	var r run
 	for {
 		// The cursor at the smallest offset, and the smallest offset of
 		// the others: the chosen cursor's samples are taken in a batch up
@@ -221,22 +229,29 @@ func (p *plan) layoutChapter(lay *layout, curs []cursor, obj string) {
 			break
 		}
 		c := &curs[best]
-		for !c.done() {
-			i := c.sample()
-			o := c.s.Offset[i]
+		s, out, base := c.s, c.off, c.first
+		// Hot loop: locals only.
+		start, end, pos, active := r.start, r.end, r.pos, r.active
+		for ; c.i < c.hi; c.i++ {
+			i := c.i
+			if c.order != nil {
+				i = int(c.order[c.i-c.lo])
+			}
+			o := s.Offset[i]
 			if o > bound {
 				break
 			}
-			e := o + int64(c.s.Size[i])
-			if !active || o > runEnd {
-				flush()
-				runStart, runEnd, runPos, active = o, e, lay.size, true
-			} else if e > runEnd {
-				runEnd = e
+			e := o + int64(s.Size[i])
+			if !active || o > end {
+				r = run{start, end, pos, active}
+				r.flush(lay, obj)
+				start, end, pos, active = o, e, lay.size, true
+			} else if e > end {
+				end = e
 			}
-			c.off[i-c.first] = runPos + o - runStart
-			c.i++
+			out[i-base] = pos + o - start
 		}
+		r = run{start, end, pos, active}
 	}
-	flush()
+	r.flush(lay, obj)
 }

@@ -132,11 +132,45 @@ func newPlan(ix *media.Index, tracks []*media.Track, sel Selection) (*plan, erro
 		return p, nil
 	}
 	p.clip, p.start, p.end = true, sel.Start, end
-	p.duration = ticks(end-sel.Start, movieTimescale)
+	start := snapStart(ix.Reference(), sel.Start)
+	p.duration = ticks(end-start, movieTimescale)
 	for i, t := range tracks {
-		p.tracks[i] = clipTrack(t, sel.Start, end, p.duration)
+		p.tracks[i] = clipTrack(t, start, end, p.duration)
 	}
 	return p, nil
+}
+
+// snapStart moves start back to the beginning of the reference track's
+// frame presented at start, so that a clip's first frame is shown whole:
+// players differ on a first frame that begins before the edit (ffmpeg drops
+// it, showing the next frame at time 0).
+func snapStart(ref *media.Track, start time.Duration) time.Duration {
+	if ref == nil || ref.Samples.Len() == 0 || ref.Kind != media.KindVideo {
+		return start
+	}
+	s := &ref.Samples
+	ct := ticks(start, ref.Timescale) + ref.MediaTime
+	// The frame presented at ct has the greatest composition time <= ct;
+	// reordering is shallow, so look around the sample decoded at ct.
+	const window = 32
+	i0 := ref.Find(ct)
+	best := int64(-1)
+	for i := max(i0-window, 0); i < min(i0+window, s.Len()); i++ {
+		if c := s.DTS[i] + int64(s.CompOffset(i)); c <= ct && c > best {
+			best = c
+		}
+	}
+	if best < 0 || best >= ct {
+		return start
+	}
+	t := best - ref.MediaTime
+	if t <= 0 {
+		return 0
+	}
+	// Round up, so that ticks(result, Timescale) == t.
+	sec, rem := t/int64(ref.Timescale), t%int64(ref.Timescale)
+	ns := (rem*int64(time.Second) + int64(ref.Timescale) - 1) / int64(ref.Timescale)
+	return time.Duration(sec)*time.Second + time.Duration(ns)
 }
 
 // clipTrack selects the samples of t needed to present [start, end) of the
