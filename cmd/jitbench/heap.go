@@ -39,6 +39,15 @@ func readHeap(ctx context.Context, base string) (heapStats, error) {
 	return h, nil
 }
 
+// readHeapSettled reads /debug/heap twice: the first GC only moves
+// sync.Pool contents to the pools' victim caches, the second frees them.
+func readHeapSettled(ctx context.Context, base string) (heapStats, error) {
+	if _, err := readHeap(ctx, base); err != nil {
+		return heapStats{}, err
+	}
+	return readHeap(ctx, base)
+}
+
 type heapResult struct {
 	Downloads   int       `json:"downloads"`
 	ReadBytes   int       `json:"read_bytes_each"`
@@ -69,7 +78,7 @@ func heapPerDownload(ctx context.Context, base, url string, n, readBytes int) (*
 		return nil, fmt.Errorf("warm-up download: %w", err)
 	}
 	res := &heapResult{Downloads: n, ReadBytes: readBytes}
-	if res.Baseline, err = readHeap(ctx, base); err != nil {
+	if res.Baseline, err = readHeapSettled(ctx, base); err != nil {
 		return nil, err
 	}
 
@@ -140,7 +149,7 @@ func heapPerDownload(ctx context.Context, base, url string, n, readBytes int) (*
 	// baseline: report where it got within a few seconds.
 	stop := time.Now().Add(10 * time.Second)
 	for {
-		h, err := readHeap(ctx, base)
+		h, err := readHeapSettled(ctx, base)
 		if err != nil {
 			return nil, err
 		}

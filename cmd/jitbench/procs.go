@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jitstream/jitstream/internal/testutil/nginx"
 )
 
 // proc is a child process (a jitstream server or nginx) started in its own
@@ -25,13 +27,39 @@ type proc struct {
 	cmd  *exec.Cmd
 	log  string // file receiving the child's stdout and stderr
 	done chan struct{}
-	err  error // exit status, valid once done is closed
+	err  error  // exit status, valid once done is closed
+	stop func() // kill (once)
 }
 
-// running holds every child not yet stopped, for stopAll.
+// running holds the stop funcs of every server not yet stopped, for
+// stopAll.
 var running struct {
 	sync.Mutex
-	m map[*proc]bool
+	n int
+	m map[int]func()
+}
+
+// track registers stop for stopAll and returns the func that stops once
+// and unregisters.
+func track(stop func()) func() {
+	running.Lock()
+	defer running.Unlock()
+	if running.m == nil {
+		running.m = map[int]func(){}
+	}
+	running.n++
+	id := running.n
+	var once sync.Once
+	f := func() {
+		once.Do(func() {
+			running.Lock()
+			delete(running.m, id)
+			running.Unlock()
+			stop()
+		})
+	}
+	running.m[id] = f
+	return f
 }
 
 func startProc(name, logPath, bin string, args ...string) (*proc, error) {
@@ -53,12 +81,7 @@ func startProc(name, logPath, bin string, args ...string) (*proc, error) {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	running.Lock()
-	if running.m == nil {
-		running.m = map[*proc]bool{}
-	}
-	running.m[p] = true
-	running.Unlock()
+	p.stop = track(p.kill)
 	go func() {
 		p.err = cmd.Wait()
 		close(p.done)
@@ -75,12 +98,9 @@ func (p *proc) exited() bool {
 	}
 }
 
-// stop sends SIGTERM to the child's process group, waits for the child to
+// kill sends SIGTERM to the child's process group, waits for the child to
 // exit, and after a grace period kills the group.
-func (p *proc) stop() {
-	running.Lock()
-	delete(running.m, p)
-	running.Unlock()
+func (p *proc) kill() {
 	pgid := p.cmd.Process.Pid // Setpgid: the group id is the child's pid
 	if !p.exited() {
 		syscall.Kill(-pgid, syscall.SIGTERM)
@@ -97,15 +117,15 @@ func (p *proc) stop() {
 
 func stopAll() {
 	running.Lock()
-	ps := make([]*proc, 0, len(running.m))
-	for p := range running.m {
-		ps = append(ps, p)
+	fs := make([]func(), 0, len(running.m))
+	for _, f := range running.m {
+		fs = append(fs, f)
 	}
 	running.Unlock()
 	var wg sync.WaitGroup
-	for _, p := range ps {
+	for _, f := range fs {
 		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
+		go func() { defer wg.Done(); f() }()
 	}
 	wg.Wait()
 }
@@ -138,11 +158,10 @@ func freePort() (int, error) {
 type server struct {
 	name    string
 	base    string // http://127.0.0.1:PORT
-	p       *proc
+	pid     int    // 0 if unknown
+	stop    func()
 	startup time.Duration // from exec to the first successful readiness probe
 }
-
-func (s *server) stop() { s.p.stop() }
 
 var errExited = errors.New("process exited")
 
@@ -179,6 +198,42 @@ func waitReady(ctx context.Context, c *http.Client, p *proc, url string, timeout
 	}
 }
 
+// cpuTime returns the CPU time the threads of process pid have used, from
+// /proc/PID/task/*/schedstat (nanoseconds; threads that exited are not
+// counted, and Go seldom ends threads). ok is false off Linux.
+func cpuTime(pid int) (d time.Duration, ok bool) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(b), &ns); err == nil {
+			d += time.Duration(ns)
+		}
+	}
+	return d, true
+}
+
+// getOK GETs url and wants 200, discarding the body (keeping the connection).
+func getOK(ctx context.Context, c *http.Client, url string) error {
+	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
 // startServer starts a server with launch (which gets a free port), probing
 // path until it answers. A child that exits before answering (its port
 // taken in the meantime) is retried with another port.
@@ -197,7 +252,7 @@ func startServer(ctx context.Context, c *http.Client, name, path string, launch 
 		base := fmt.Sprintf("http://127.0.0.1:%d", port)
 		err = waitReady(ctx, c, p, base+path, 30*time.Second)
 		if err == nil {
-			return &server{name: name, base: base, p: p, startup: time.Since(t0)}, nil
+			return &server{name: name, base: base, pid: p.cmd.Process.Pid, stop: p.stop, startup: time.Since(t0)}, nil
 		}
 		p.stop()
 		lastErr = err
@@ -206,6 +261,17 @@ func startServer(ctx context.Context, c *http.Client, name, path string, launch 
 		}
 	}
 	return nil, lastErr
+}
+
+// startNginx runs nginx (internal/testutil/nginx: sendfile on, two
+// workers) serving root.
+func startNginx(root string) (*server, error) {
+	t0 := time.Now()
+	base, stop, err := nginx.StartProcess(root)
+	if err != nil {
+		return nil, err
+	}
+	return &server{name: "nginx", base: base, stop: track(stop), startup: time.Since(t0)}, nil
 }
 
 // jitstream runs the server binary on a store.

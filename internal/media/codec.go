@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"strings"
 
 	"github.com/Eyevinn/mp4ff/aac"
 	"github.com/Eyevinn/mp4ff/hevc"
@@ -60,7 +59,7 @@ func entryFormat(e []byte) string {
 	if len(e) < 8 {
 		return ""
 	}
-	return strings.ToValidUTF8(string(e[4:8]), "?")
+	return fourCC(string(e[4:8]))
 }
 
 // entryInfo is what the index keeps of a sample entry.

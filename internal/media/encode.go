@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 )
 
-// Binary index format (all integers varints unless noted):
+// Binary index format (integers are unsigned LEB128 varints unless noted):
 //
 //	"JSIX"                 magic
 //	version                1 byte (indexVersion)
@@ -17,13 +18,13 @@ import (
 //	                       ChapterDesc are kept)
 //	per track, in order:
 //	  flags                1 byte: 1 = CTO column present, 2 = Sync column present
-//	  Size                 one uvarint per sample
+//	  Size                 fixed width (see appendFixed)
 //	  Offset               per chapter: the first sample's offset (uvarint),
 //	                       then for each further sample the zigzag varint of
 //	                       offset - (previous offset + previous size): 0 for
 //	                       samples stored back to back
 //	  Dur                  run-length: number of runs, then (count, value) pairs
-//	  CTO                  if present: one zigzag varint per sample
+//	  CTO                  if present: zigzag-encoded, fixed width
 //	  Sync                 if present: number of sync samples, then the
 //	                       indexes of the sync samples as uvarint deltas
 //	CRC-32C                4 bytes, little endian, of everything before
@@ -44,8 +45,8 @@ const (
 // Index.Validate); DTS columns are not stored but derived again by
 // Unmarshal.
 func Marshal(ix *Index) ([]byte, error) {
-	if ix == nil {
-		return nil, fmt.Errorf("media: marshal: nil index")
+	if ix == nil || slices.Contains(ix.Tracks, nil) {
+		return nil, fmt.Errorf("media: marshal: nil index or track")
 	}
 	if err := ix.Validate(); err != nil {
 		return nil, fmt.Errorf("media: marshal: %w", err)
@@ -244,11 +245,6 @@ func (d *decoder) uvarint() uint64 {
 	}
 	d.p += n
 	return v
-}
-
-func (d *decoder) varint() int64 {
-	u := d.uvarint()
-	return int64(u>>1) ^ -int64(u&1)
 }
 
 func (d *decoder) uint32() uint32 {

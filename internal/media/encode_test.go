@@ -220,4 +220,31 @@ func BenchmarkParse(b *testing.B) {
 			}
 		})
 	}
+	// A progressive file with the sample tables of a 60-minute 60 fps
+	// recording (tiny samples, so that the file stays small).
+	b.Run("Synthetic60min", func(b *testing.B) {
+		ix := synthLongIndex(60)
+		tracks := make([]synthTrack, 2)
+		for i, t := range ix.Tracks {
+			st := synthTrack{handler: t.Handler, timescale: t.Timescale, entries: t.SampleEntries, durs: t.Samples.Dur, cto: t.Samples.CTO}
+			st.sizes = make([]uint32, t.Samples.Len())
+			for j := range st.sizes {
+				st.sizes[j] = 4 + uint32(j%8)
+			}
+			for j, k := range t.Samples.Sync {
+				if k {
+					st.sync = append(st.sync, uint32(j+1))
+				}
+			}
+			tracks[i] = st
+		}
+		file := buildProgressive(tracks, 30, 0)
+		b.ReportMetric(float64(len(file)), "filebytes")
+		src := bytesSource("long.mp4", file)
+		for b.Loop() {
+			if _, err := Parse(b.Context(), []Source{src}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

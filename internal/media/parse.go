@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"math/bits"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -21,7 +22,7 @@ import (
 const (
 	// maxMoovSize caps the moov box that is read into memory. An hour of
 	// 60 fps video with audio needs a few megabytes.
-	maxMoovSize = 1 << 30
+	maxMoovSize = 256 << 20
 	// maxMoofSize caps one moof box.
 	maxMoofSize = 64 << 20
 	// maxTracks caps the number of tracks of one file.
@@ -180,6 +181,9 @@ func (p *fileParser) parse() (*fileInfo, error) {
 		return nil, err
 	}
 	moov.data = nil
+	if len(fi.tracks) == 0 {
+		return nil, p.invalid("no tracks")
+	}
 	byID := make(map[uint32]*fileTrack, len(fi.tracks))
 	for _, t := range fi.tracks {
 		byID[t.id] = t
@@ -200,9 +204,6 @@ func (p *fileParser) parse() (*fileInfo, error) {
 		if err := p.parseMoof(b, byID); err != nil {
 			return nil, err
 		}
-	}
-	if len(fi.tracks) == 0 {
-		return nil, p.invalid("no tracks")
 	}
 	var total int
 	for _, t := range fi.tracks {
@@ -537,6 +538,19 @@ func kindOf(handler string) Kind {
 	return KindOther
 }
 
+// fourCC makes a four-character code safe to keep as a string: bytes
+// outside printable ASCII become '?', so that the index encodes (as JSON)
+// without loss.
+func fourCC(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
+
 // cleanName turns an hdlr name into a readable string: without trailing
 // NULs, without a QuickTime length prefix, valid UTF-8.
 func cleanName(s string) string {
@@ -616,7 +630,7 @@ func (p *fileParser) parseTrak(trak box, pos int) (*fileTrack, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.handler = hdlr.HandlerType
+	t.handler = fourCC(hdlr.HandlerType)
 	t.name = cleanName(hdlr.Name)
 	t.kind = kindOf(t.handler)
 
@@ -710,7 +724,8 @@ func (p *fileParser) parseTref(t *fileTrack, tref box) error {
 			if t.refs == nil {
 				t.refs = make(map[string][]uint32)
 			}
-			t.refs[k.typ] = append(t.refs[k.typ], id)
+			typ := fourCC(k.typ)
+			t.refs[typ] = append(t.refs[typ], id)
 		}
 	}
 	return nil
@@ -966,7 +981,10 @@ func merge(srcs []Source, files []*fileInfo) (*Index, error) {
 	tracks := make([]*Track, 0, n)
 	fileIDs := make([]uint32, 0, n) // chapter 1 track ID of tracks[i]
 	for i, t0 := range f0.tracks {
-		tr := buildTrack(ix, chapterTracks, i)
+		tr, err := buildTrack(ix, chapterTracks, i)
+		if err != nil {
+			return nil, err
+		}
 		if tr.Samples.Len() == 0 {
 			continue // empty in every chapter
 		}
@@ -1012,12 +1030,7 @@ func layout(f *fileInfo) string {
 		}
 		counts[t.handler]++
 	}
-	// Sort for a canonical form independent of track order.
-	for i := 1; i < len(order); i++ {
-		for j := i; j > 0 && order[j] < order[j-1]; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
+	slices.Sort(order) // canonical, independent of track order
 	var b strings.Builder
 	for i, h := range order {
 		if i > 0 {
@@ -1033,7 +1046,7 @@ func layout(f *fileInfo) string {
 
 // buildTrack joins asset track i of every chapter. References are still in
 // chapter 1 track IDs.
-func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) *Track {
+func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) (*Track, error) {
 	t0 := chapterTracks[0][i]
 	info := describeEntry(t0.kind, t0.entry())
 	tr := &Track{
@@ -1077,6 +1090,15 @@ func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) *Track {
 	var cum int64
 	for c := range chapterTracks {
 		t := chapterTracks[c][i]
+		if len(s.Size) == 0 && len(t.size) > 0 && ix.Chapters[c].Start > 0 {
+			// Samples stored back to back cannot start after a gap.
+			name := ix.Chapters[c].Name
+			if name == "" {
+				name = ix.Chapters[c].Object
+			}
+			return nil, fmt.Errorf("media: %s: %s track %d has samples but none in the chapters before: %w",
+				name, t.handler, t.pos, ErrUnsupported)
+		}
 		s.ChapterStart[c] = len(s.Size)
 		s.Offset = append(s.Offset, t.off...)
 		s.Size = append(s.Size, t.size...)
@@ -1123,7 +1145,7 @@ func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) *Track {
 			break
 		}
 	}
-	return tr
+	return tr, nil
 }
 
 // mulDivRound returns round(a*b/c) computed with a 128-bit intermediate,

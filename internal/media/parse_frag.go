@@ -66,6 +66,9 @@ func (p *fileParser) parseMoof(moof box, tracks map[uint32]*fileTrack) error {
 		if tfhd.HasSampleDescriptionIndex() {
 			sdi = tfhd.SampleDescriptionIndex
 		}
+		if sdi == 0 {
+			sdi = 1 // some muxers leave the trex default at 0
+		}
 		if tfhd.HasDefaultSampleDuration() {
 			defDur = tfhd.DefaultSampleDuration
 		}

@@ -31,12 +31,12 @@ func TestParseSynthProgressive(t *testing.T) {
 	rot90 := [9]int32{0, 0x10000, 0, -0x10000, 0, 0, 0, 0, 0x40000000}
 	video := synthTrack{
 		handler: "vide", timescale: 600, entries: [][]byte{avc1Entry(64, 64)},
-		sizes: []uint32{50, 10, 11, 12, 13, 51, 14, 15, 16, 17},
-		durs:  []uint32{20, 20, 20, 20, 20, 20, 20, 20, 20, 20},
-		cto:   []int32{40, -20, 0, 40, -20, 0, 40, -20, 0, 0},
-		sync:  []uint32{1, 6},
-		elst:  []int64{-1, 40},
-		tref:  map[string][]uint32{"tmcd": {4}},
+		sizes:  []uint32{50, 10, 11, 12, 13, 51, 14, 15, 16, 17},
+		durs:   []uint32{20, 20, 20, 20, 20, 20, 20, 20, 20, 20},
+		cto:    []int32{40, -20, 0, 40, -20, 0, 40, -20, 0, 0},
+		sync:   []uint32{1, 6},
+		elst:   []int64{-1, 40},
+		tref:   map[string][]uint32{"tmcd": {4}},
 		matrix: rot90,
 	}
 	empty := synthTrack{handler: "sbtl", timescale: 1000, entries: [][]byte{plainEntry("tx3g")}}
@@ -412,5 +412,59 @@ func TestParseCanceled(t *testing.T) {
 	cancel()
 	if _, err := Parse(ctx, []Source{bytesSource("synth.mp4", file)}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// TestParseOddFourCCs checks that handler types and reference types that are
+// not text survive the round trip through Marshal (JSON) unchanged.
+func TestParseOddFourCCs(t *testing.T) {
+	v := synthTrack{handler: "vide", timescale: 600, entries: [][]byte{avc1Entry(64, 64)}, sizes: []uint32{5, 6}, durs: []uint32{20, 20},
+		tref: map[string][]uint32{"\xff\x00ab": {2}}}
+	m := synthTrack{handler: "\xfe\xff\x01z", timescale: 1000, entries: [][]byte{plainEntry("\xa9\x80xy")}, sizes: []uint32{3}, durs: []uint32{1000}}
+	ix, err := parseBytes(buildProgressive([]synthTrack{v, m}, 2, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, f := ix.Tracks[1].Handler, ix.Tracks[1].Format; h != "???z" || f != "??xy" {
+		t.Errorf("handler %q format %q", h, f)
+	}
+	if want := map[string][]uint32{"??ab": {2}}; !reflect.DeepEqual(ix.Tracks[0].References, want) {
+		t.Errorf("references %v", ix.Tracks[0].References)
+	}
+	roundTrip(t, ix)
+}
+
+// TestParseLateTrack: a track that has samples only from chapter 2 on
+// cannot be placed on the timeline.
+func TestParseLateTrack(t *testing.T) {
+	mk := func(metaSamples int) []byte {
+		v := synthTrack{handler: "vide", timescale: 600, entries: [][]byte{avc1Entry(64, 64)}, sizes: []uint32{5, 6}, durs: []uint32{300, 300}}
+		m := synthTrack{handler: "meta", timescale: 1000, entries: [][]byte{plainEntry("gpmd")}}
+		for range metaSamples {
+			m.sizes = append(m.sizes, 4)
+			m.durs = append(m.durs, 1000)
+		}
+		return buildProgressive([]synthTrack{v, m}, 2, 0)
+	}
+	// Empty in the last chapter: fine, the earlier sample is stretched.
+	ix, err := Parse(context.Background(), []Source{bytesSource("a.mp4", mk(1)), bytesSource("b.mp4", mk(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ix.Tracks[1]; m.Samples.Len() != 1 || m.Duration() != 2000 {
+		t.Errorf("metadata track: %d samples lasting %d", m.Samples.Len(), m.Duration())
+	}
+	// Empty in every chapter: dropped.
+	ix, err = Parse(context.Background(), []Source{bytesSource("a.mp4", mk(0)), bytesSource("b.mp4", mk(0))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ix.Tracks) != 1 {
+		t.Fatalf("%d tracks, want the empty one dropped", len(ix.Tracks))
+	}
+	// Empty in the first chapter only: unsupported.
+	_, err = Parse(context.Background(), []Source{bytesSource("a.mp4", mk(0)), bytesSource("b.mp4", mk(1))})
+	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "b.mp4") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Eyevinn/mp4ff/mp4"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -22,6 +23,9 @@ var synthCases = []struct {
 	{"three chapters, second sample entry", synthOpts{seconds: 60, fps: 30, gop: 30, frameSize: 5000, keySize: 20000, chunk: 15, chapters: 3, secondSE: true}},
 	{"negative composition offsets", synthOpts{seconds: 20, fps: 60, gop: 60, frameSize: 3000, keySize: 10000, chunk: 60, negCTO: true}},
 	{"sample per chunk", synthOpts{seconds: 10, fps: 25, gop: 25, frameSize: 3000, keySize: 10000, chunk: 1}},
+	{"stored out of decode order", synthOpts{seconds: 20, fps: 30, gop: 30, frameSize: 3000, keySize: 10000, chunk: 10, reverse: true}},
+	{"repeated frames", synthOpts{seconds: 20, fps: 30, gop: 30, frameSize: 3000, keySize: 10000, chunk: 10, dup: 7}},
+	{"gaps between chunks", synthOpts{seconds: 20, fps: 30, gop: 30, frameSize: 3000, keySize: 10000, chunk: 10, gap: 16, chapters: 2}},
 }
 
 var synthSelections = []struct {
@@ -48,7 +52,7 @@ func TestSynthetic(t *testing.T) {
 					t.Fatal(err)
 				}
 				checkProgressive(t, ix, ss.sel, f)
-				if stored := storedPieces(f); stored != len(ix.Chapters) && ss.sel == (Selection{}) {
+				if stored := storedPieces(f); stored != len(ix.Chapters) && ss.sel == (Selection{}) && sc.opts.gap == 0 {
 					t.Errorf("consolidated file has %d stored pieces, want one per chapter (%d)", stored, len(ix.Chapters))
 				}
 				ff, err := Fragmented(ix, ss.sel)
@@ -104,6 +108,55 @@ func TestSyntheticDetails(t *testing.T) {
 	moov = checkProgressive(t, ix, Selection{}, must(Progressive(ix, Selection{})))
 	if got := len(moov.Traks[0].Mdia.Minf.Stbl.Stsd.Children); got != 2 {
 		t.Errorf("stsd has %d entries, want 2", got)
+	}
+}
+
+// TestInitSegmentSubset checks that an init segment of some tracks keeps
+// their IDs and drops references to the tracks left out.
+func TestInitSegmentSubset(t *testing.T) {
+	ix := synth(synthCases[0].opts)
+	ix.Tracks[1].References = map[string][]uint32{"sync": {1}}
+	for _, tt := range []struct {
+		name     string
+		tracks   []*media.Track
+		wantRefs int
+	}{
+		{"all", ix.Tracks, 1},
+		{"audio only", ix.Tracks[1:], 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			init, err := InitSegment(ix, tt.tracks)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := vfile.New("", "", time.Time{}, "", []vfile.Piece{vfile.Bytes(init)})
+			_, ftypSize, _ := header(t, f, 0)
+			_, moovSize, _ := header(t, f, ftypSize)
+			if ftypSize+moovSize != int64(len(init)) {
+				t.Fatalf("init segment of %d bytes is not ftyp+moov (%d+%d)", len(init), ftypSize, moovSize)
+			}
+			moov := decodeBox(t, f, ftypSize, moovSize).(*mp4.MoovBox)
+			if len(moov.Traks) != len(tt.tracks) || moov.Mvex == nil || len(moov.Mvex.Trexs) != len(tt.tracks) {
+				t.Fatalf("%d traks, want %d, with trex each", len(moov.Traks), len(tt.tracks))
+			}
+			refs := 0
+			for k, trak := range moov.Traks {
+				if trak.Tkhd.TrackID != tt.tracks[k].ID || moov.Mvex.Trexs[k].TrackID != tt.tracks[k].ID {
+					t.Errorf("trak %d has ID %d, want %d", k, trak.Tkhd.TrackID, tt.tracks[k].ID)
+				}
+				for _, c := range trak.Children {
+					if c.Type() == "tref" {
+						refs++
+					}
+				}
+			}
+			if refs != tt.wantRefs {
+				t.Errorf("%d tref boxes, want %d", refs, tt.wantRefs)
+			}
+			if next := moov.Mvhd.NextTrackID; next != tt.tracks[len(tt.tracks)-1].ID+1 {
+				t.Errorf("next track ID %d", next)
+			}
+		})
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"math"
+	"reflect"
 	"sort"
 	"testing"
 
@@ -123,13 +124,13 @@ func checkProgressive(tb testing.TB, ix *media.Index, sel Selection, f *vfile.Fi
 	}
 	wide := f.Size > math.MaxUint32
 	for k, trak := range moov.Traks {
-		checkTrak(tb, ix, f, &p.tracks[k], trak, wide)
+		checkTrak(tb, p, f, &p.tracks[k], trak, wide)
 	}
 	return moov
 }
 
 // checkTrak verifies one track of a progressive output.
-func checkTrak(tb testing.TB, ix *media.Index, f *vfile.File, tp *trackPlan, trak *mp4.TrakBox, wide bool) {
+func checkTrak(tb testing.TB, p *plan, f *vfile.File, tp *trackPlan, trak *mp4.TrakBox, wide bool) {
 	tb.Helper()
 	t, s := tp.t, &tp.t.Samples
 	if trak.Tkhd.TrackID != t.ID {
@@ -139,6 +140,7 @@ func checkTrak(tb testing.TB, ix *media.Index, f *vfile.File, tp *trackPlan, tra
 		tb.Errorf("track %d: timescale %d, want %d", t.ID, got, t.Timescale)
 	}
 	checkEdit(tb, tp, trak)
+	checkTrackBoxes(tb, p, tp, trak)
 	stbl := trak.Mdia.Minf.Stbl
 	if got := len(stbl.Stsd.Children); got != len(t.SampleEntries) {
 		tb.Errorf("track %d: %d sample entries, want %d", t.ID, got, len(t.SampleEntries))
@@ -189,9 +191,9 @@ func checkTrak(tb testing.TB, ix *media.Index, f *vfile.File, tp *trackPlan, tra
 			}
 			if size > 0 {
 				obj, off := storedAt(tb, f, pos, int64(size))
-				if obj != ix.Chapters[c].Object || off != s.Offset[i] {
+				if obj != p.ix.Chapters[c].Object || off != s.Offset[i] {
 					tb.Fatalf("track %d sample %d: output bytes at %d come from %s@%d, want %s@%d",
-						t.ID, i, pos, obj, off, ix.Chapters[c].Object, s.Offset[i])
+						t.ID, i, pos, obj, off, p.ix.Chapters[c].Object, s.Offset[i])
 				}
 			}
 			pos += int64(size)
@@ -227,6 +229,53 @@ func checkTrak(tb testing.TB, ix *media.Index, f *vfile.File, tp *trackPlan, tra
 				tb.Fatalf("track %d sample %d: sync %v, want %v", t.ID, tp.first+nr-1, got, want)
 			}
 		}
+	}
+}
+
+// checkTrackBoxes verifies a track's handler, media information header and
+// references (restricted to the tracks of the output).
+func checkTrackBoxes(tb testing.TB, p *plan, tp *trackPlan, trak *mp4.TrakBox) {
+	tb.Helper()
+	t := tp.t
+	if got := trak.Mdia.Hdlr.HandlerType; got != handler(t) {
+		tb.Errorf("track %d: handler %q, want %q", t.ID, got, handler(t))
+	}
+	wantHeader := map[string]string{"vide": "vmhd", "soun": "smhd", "subt": "sthd", "tmcd": "gmhd"}[handler(t)]
+	if wantHeader == "" {
+		wantHeader = "nmhd"
+		if t.Format == "gpmd" {
+			wantHeader = "gmhd"
+		}
+	}
+	if got := trak.Mdia.Minf.Children[0].Type(); got != wantHeader {
+		tb.Errorf("track %d (%s): media header %s, want %s", t.ID, handler(t), got, wantHeader)
+	}
+	got := map[string][]uint32{}
+	for _, c := range trak.Children {
+		if tref, ok := c.(*mp4.TrefBox); ok {
+			for _, r := range tref.Children {
+				// mp4ff knows only some reference types: re-encode
+				// and read the IDs.
+				var b bytes.Buffer
+				if err := r.Encode(&b); err != nil {
+					tb.Fatal(err)
+				}
+				for k := 8; k+4 <= b.Len(); k += 4 {
+					got[r.Type()] = append(got[r.Type()], binary.BigEndian.Uint32(b.Bytes()[k:]))
+				}
+			}
+		}
+	}
+	want := map[string][]uint32{}
+	for typ, ids := range t.References {
+		for _, id := range ids {
+			if p.hasTrack(id) {
+				want[typ] = append(want[typ], id)
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		tb.Errorf("track %d: references %v, want %v", t.ID, got, want)
 	}
 }
 
@@ -291,6 +340,7 @@ func checkFragmented(tb testing.TB, ix *media.Index, sel Selection, f *vfile.Fil
 			}
 			for k, trak := range moov.Traks {
 				checkEdit(tb, &p.tracks[k], trak)
+				checkTrackBoxes(tb, p, &p.tracks[k], trak)
 			}
 		case "moof":
 			moof, moofOff = decodeBox(tb, f, off, size).(*mp4.MoofBox), off

@@ -2,13 +2,18 @@ package mp4build
 
 import (
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
+	"github.com/jitstream/jitstream/internal/vfile"
 )
 
 // Tests on real files made by ffmpeg, verified with ffprobe/ffmpeg: the
@@ -25,18 +30,66 @@ var fixtureCases = []struct {
 	{"fragmented original", one(fixtures.Fragmented)},
 	{"gpmd metadata track", one(fixtures.WithMetadataTrack)},
 	{"two chapters", fixtures.TwoChapters},
+	{"subtitles and timecode", one(allKinds)},
+}
+
+// allKinds returns a ~3 s MP4 (cached with the fixtures) with H.264 video
+// (30 fps, GOP 30), AAC audio, a tx3g subtitle track and a tmcd timecode
+// track.
+func allKinds(tb testing.TB) string {
+	tb.Helper()
+	path := filepath.Join(fixtures.Dir(tb), "mp4build-allkinds-v1.mp4")
+	if _, err := os.Stat(path); err == nil {
+		return path
+	}
+	dir := tb.TempDir()
+	srt := filepath.Join(dir, "s.srt")
+	if err := os.WriteFile(srt, []byte("1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:02,000 --> 00:00:02,800\nWorld\n"), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	tmp := filepath.Join(dir, "allkinds.mp4")
+	runTool(tb, "ffmpeg", "-nostdin", "-v", "error",
+		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=3",
+		"-f", "lavfi", "-i", "sine=duration=3:sample_rate=48000", "-i", srt,
+		"-map", "0", "-map", "1", "-map", "2",
+		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
+		"-c:a", "aac", "-c:s", "mov_text", "-timecode", "01:00:00:00", "-write_tmcd", "1",
+		"-movflags", "+faststart", tmp)
+	// Rename within the cache directory: atomic for concurrent test runs.
+	staged := path + ".tmp" + strconv.Itoa(os.Getpid())
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(staged, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.Rename(staged, path); err != nil {
+		tb.Fatal(err)
+	}
+	return path
 }
 
 func one(fixture func(testing.TB) string) func(testing.TB) []string {
 	return func(tb testing.TB) []string { return []string{fixture(tb)} }
 }
 
-// concatMD5s is the per-stream packet MD5s of the chapters, concatenated.
+// rawMD5s is the per-stream packet MD5s of every sample in the sample
+// tables of src, including samples that an edit list hides: the index (and
+// so the consolidated file) holds every sample of the originals, while an
+// original's edit list may hide trailing samples (the allKinds subtitle
+// track ends with an empty sample outside its edit).
+func rawMD5s(tb testing.TB, src string) map[int][]string {
+	tb.Helper()
+	return probe.PacketMD5s(tb, src, "-ignore_editlist", "1")
+}
+
+// concatMD5s is rawMD5s of the chapters, concatenated.
 func concatMD5s(tb testing.TB, chapters []string) map[int][]string {
 	tb.Helper()
 	all := map[int][]string{}
 	for _, c := range chapters {
-		for st, md5s := range probe.PacketMD5s(tb, c) {
+		for st, md5s := range rawMD5s(tb, c) {
 			all[st] = append(all[st], md5s...)
 		}
 	}
@@ -82,7 +135,7 @@ func TestConsolidatedFixtures(t *testing.T) {
 			requireClean(t, out)
 
 			// Identical sample bytes, stream by stream.
-			equalMD5s(t, probe.PacketMD5s(t, out), concatMD5s(t, chapters))
+			equalMD5s(t, rawMD5s(t, out), concatMD5s(t, chapters))
 
 			// Same streams.
 			src, got := probe.Streams(t, chapters[0]), probe.Streams(t, out)
@@ -137,7 +190,7 @@ func TestFragmentedFixtures(t *testing.T) {
 			}
 			out := materialize(t, f, "fragmented.mp4")
 			requireClean(t, out)
-			equalMD5s(t, probe.PacketMD5s(t, out), concatMD5s(t, chapters))
+			equalMD5s(t, rawMD5s(t, out), concatMD5s(t, chapters))
 			if d, want := formatDuration(t, out), ix.Duration().Seconds(); math.Abs(d-want) > 0.1 {
 				t.Errorf("duration %.3f s, want %.3f s", d, want)
 			}
@@ -156,8 +209,7 @@ func TestRenditionSegments(t *testing.T) {
 		t.Run(string(tr.Kind), func(t *testing.T) {
 			out := materialize(t, segmentsFile(t, ix, []*media.Track{tr}), "rendition.mp4")
 			requireClean(t, out)
-			got := probe.PacketMD5s(t, out)
-			equalMD5s(t, got, map[int][]string{0: want[k]})
+			equalMD5s(t, rawMD5s(t, out), map[int][]string{0: want[k]})
 		})
 	}
 }
@@ -179,10 +231,24 @@ var clipCases = []struct {
 	{"gpmd mid-GOP", one(fixtures.WithMetadataTrack), fixtures.H264AAC, 2700 * time.Millisecond, 5 * time.Second},
 	{"across chapters", fixtures.TwoChapters, fixtures.ChaptersSource, 3500 * time.Millisecond, 5 * time.Second},
 	{"second chapter", fixtures.TwoChapters, fixtures.ChaptersSource, 5500 * time.Millisecond, 7 * time.Second},
+	{"subtitles and timecode", one(allKinds), allKinds, 700 * time.Millisecond, 2500 * time.Millisecond},
 }
 
 func TestClipFixtures(t *testing.T) {
 	const fps = 30
+	// Decoded frames of each source, decoded once.
+	var mu sync.Mutex
+	sourceFrames := map[string][]frame{}
+	framesOf := func(t *testing.T, path string) []frame {
+		mu.Lock()
+		defer mu.Unlock()
+		if f, ok := sourceFrames[path]; ok {
+			return f
+		}
+		f := decodedFrames(t, path)
+		sourceFrames[path] = f
+		return f
+	}
 	for _, cc := range clipCases {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Parallel()
@@ -216,7 +282,7 @@ func TestClipFixtures(t *testing.T) {
 			// The decoded frames are exactly the source's frames of
 			// [start, end), the first one presented at 0.
 			frames := decodedFrames(t, out)
-			ref := decodedFrames(t, cc.source(t))
+			ref := framesOf(t, cc.source(t))
 			first := int(cc.start.Seconds()*fps + 1e-6)
 			last := int(math.Ceil(end.Seconds()*fps-1e-6)) - 1
 			last = min(last, len(ref)-1)
@@ -241,7 +307,55 @@ func TestClipFixtures(t *testing.T) {
 			checkFragmented(t, ix, sel, ff)
 			fout := materialize(t, ff, "clip-frag.mp4")
 			requireClean(t, fout)
-			equalMD5s(t, probe.PacketMD5s(t, fout), probe.PacketMD5s(t, out))
+			equalMD5s(t, rawMD5s(t, fout), rawMD5s(t, out))
+		})
+	}
+}
+
+// TestClipEmptyTrack cuts a clip after the end of a (shortened) metadata
+// track: the track is kept, empty and without edit list, and the file stays
+// readable.
+func TestClipEmptyTrack(t *testing.T) {
+	ix := parseFiles(t, fixtures.WithMetadataTrack(t))
+	meta := ix.Tracks[2]
+	s := &meta.Samples
+	if meta.Format != "gpmd" || s.Len() < 3 {
+		t.Fatalf("unexpected metadata track %s with %d samples", meta.Format, s.Len())
+	}
+	// Keep the first two samples (2 s) only.
+	s.Offset, s.Size, s.Dur = s.Offset[:2], s.Size[:2], s.Dur[:2]
+	if s.Sync != nil {
+		s.Sync = s.Sync[:2]
+	}
+	if s.CTO != nil {
+		s.CTO = s.CTO[:2]
+	}
+	s.ChapterStart[len(s.ChapterStart)-1] = 2
+	s.Derive()
+
+	sel := Selection{Start: 3 * time.Second, End: 5 * time.Second}
+	for name, build := range map[string]func(*media.Index, Selection) (*vfile.File, error){"progressive": Progressive, "fragmented": Fragmented} {
+		t.Run(name, func(t *testing.T) {
+			f, err := build(ix, sel)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "progressive" {
+				moov := checkProgressive(t, ix, sel, f)
+				if n := moov.Traks[2].Mdia.Minf.Stbl.Stsz.GetNrSamples(); n != 0 {
+					t.Errorf("metadata track has %d samples in the clip, want 0", n)
+				}
+			} else {
+				checkFragmented(t, ix, sel, f)
+			}
+			out := materialize(t, f, "clip.mp4")
+			requireClean(t, out)
+			if n := len(probe.Streams(t, out)); n != 3 {
+				t.Errorf("%d streams, want 3", n)
+			}
+			if d := formatDuration(t, out); math.Abs(d-2) > 1.0/30 && name == "progressive" {
+				t.Errorf("duration %.3f s, want 2", d)
+			}
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package mp4build
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -121,15 +122,14 @@ func (p *plan) initSegment() []byte {
 // writeEmptySampleTables writes the mandatory sample tables of a track
 // whose samples are all in fragments.
 func writeEmptySampleTables(w *writer) {
-	for _, typ := range []string{"stts", "stsc", "stco"} {
+	for _, typ := range []string{"stts", "stsc", "stsz", "stco"} {
 		pos := w.fullBox(typ, 0, 0)
-		w.u32(0)
+		if typ == "stsz" {
+			w.u32(0) // sample_size
+		}
+		w.u32(0) // entry_count, sample_count
 		w.end(pos)
 	}
-	pos := w.fullBox("stsz", 0, 0)
-	w.u32(0) // sample_size
-	w.u32(0) // sample_count
-	w.end(pos)
 }
 
 // writeMvex writes the movie extends box: the fragmented duration and a
@@ -308,7 +308,7 @@ func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 		return fmt.Errorf("fragment of %d bytes exceeds trun data offsets", at+payload)
 	}
 	for j, f := range trafs {
-		be.PutUint32(w.b[dataOffsets[j]:], uint32(int32(at)))
+		binary.BigEndian.PutUint32(w.b[dataOffsets[j]:], uint32(int32(at)))
 		at += f.bytes
 	}
 	b.Add(w.b)
@@ -426,20 +426,20 @@ func writeTraf(w *writer, f *traf) int {
 	b := w.b // see writeStts
 	for i := first; i < f.span.end; i++ {
 		if rflags&trunDur != 0 {
-			b = be.AppendUint32(b, s.Dur[i])
+			b = binary.BigEndian.AppendUint32(b, s.Dur[i])
 		}
 		if rflags&trunSize != 0 {
-			b = be.AppendUint32(b, s.Size[i])
+			b = binary.BigEndian.AppendUint32(b, s.Size[i])
 		}
 		if rflags&trunFlags != 0 {
 			if s.IsSync(i) {
-				b = be.AppendUint32(b, flagsSync)
+				b = binary.BigEndian.AppendUint32(b, flagsSync)
 			} else {
-				b = be.AppendUint32(b, flagsNonSync)
+				b = binary.BigEndian.AppendUint32(b, flagsNonSync)
 			}
 		}
 		if rflags&trunCTO != 0 {
-			b = be.AppendUint32(b, uint32(s.CTO[i]))
+			b = binary.BigEndian.AppendUint32(b, uint32(s.CTO[i]))
 		}
 	}
 	w.b = b

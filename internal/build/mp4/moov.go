@@ -12,7 +12,9 @@ import (
 // fragmented outputs, one function per box. Sample tables are in stbl.go.
 
 // unityMatrix is the identity transformation of mvhd and tkhd.
-var unityMatrix = [9]int32{0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000}
+func unityMatrix() [9]int32 {
+	return [9]int32{0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000}
+}
 
 // mp4Epoch converts t to seconds since 1904-01-01 UTC; 0 when unknown.
 func mp4Epoch(t time.Time) uint64 {
@@ -56,7 +58,7 @@ func (p *plan) writeMvhd(w *writer, duration int64) {
 	w.u32(0x00010000) // rate 1.0
 	w.u16(0x0100)     // volume 1.0
 	w.zeros(2 + 8)    // reserved
-	for _, m := range unityMatrix {
+	for _, m := range unityMatrix() {
 		w.i32(m)
 	}
 	w.zeros(6 * 4) // pre_defined
@@ -112,7 +114,7 @@ func (p *plan) writeTkhd(w *writer, tp *trackPlan) {
 	w.u16(0) // reserved
 	m := t.Matrix
 	if m == ([9]int32{}) {
-		m = unityMatrix
+		m = unityMatrix()
 	}
 	for _, v := range m {
 		w.i32(v)

@@ -19,9 +19,11 @@ const ContentType = "video/mp4"
 // The zero Selection gives the consolidated file: every track and every
 // sample of the asset, all chapters on one timeline, with the original
 // sample bytes and sample entries (chapters refer to theirs through the
-// sample-to-chunk table). A clip starts at the sync sample presented at or
-// before Start and carries an edit list in every track so that presentation
-// begins exactly at Start and lasts End-Start.
+// sample-to-chunk table). A clip holds, in every track, the samples from
+// the sync sample presented at or before Start to the last one presented
+// before End, and an edit list in every track so that presentation begins
+// at Start (see Selection) and ends at End; the movie duration is the
+// clip's length.
 //
 // The mdat payload is made of the byte ranges of the originals that hold the
 // selected samples, merged where they touch or overlap, in (chapter, offset)

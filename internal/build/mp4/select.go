@@ -35,7 +35,9 @@ var ErrRange = errors.New("selection out of range")
 type Selection struct {
 	// Start and End delimit a clip on the asset timeline, [Start, End).
 	// End 0 means the end of the asset; an End beyond the asset's duration
-	// is clamped to it.
+	// is clamped to it. A clip's start is moved back to the beginning of
+	// the video frame shown at Start (less than a frame), so that its first
+	// frame is shown whole in every player.
 	Start, End time.Duration
 	// Identity identifies the index's content for the ETag (for example a
 	// hash or revision of the stored index). When empty, it is computed from
@@ -123,8 +125,8 @@ func newPlan(ix *media.Index, tracks []*media.Track, sel Selection) (*plan, erro
 				// The original's edit list: presentation starts at MediaTime
 				// and runs to the end of the media.
 				tp.edit, tp.mediaTime = true, t.MediaTime
-				end := presentationEnd(t, t.Samples.Len())
-				tp.dur = media.Rescale(max(end-t.MediaTime, 0), t.Timescale, movieTimescale)
+				pe := presentationEnd(t, t.Samples.Len())
+				tp.dur = media.Rescale(max(pe-t.MediaTime, 0), t.Timescale, movieTimescale)
 			}
 			p.duration = max(p.duration, tp.dur)
 			p.tracks[i] = tp

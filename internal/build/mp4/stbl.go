@@ -2,10 +2,10 @@ package mp4build
 
 import "encoding/binary"
 
-// This file writes the sample tables of the progressive output. Tables are
-// written straight into the writer's slice, one pass over the samples each,
-// with no per-entry allocation. Entry counts are written as a placeholder
-// and patched once the pass knows them.
+// This file writes the sample tables of the progressive output. A counting
+// pass (stats) finds the entry counts and the chunks, which sizes the moov
+// buffer exactly; then every table is written straight into the writer's
+// slice, one pass over the samples each, with no per-entry allocation.
 
 // tableStats counts what sizes a track's sample tables.
 type tableStats struct {
@@ -137,8 +137,8 @@ func writeStts(w *writer, tp *trackPlan, runs int) {
 		for j < tp.end && s.Dur[j] == d {
 			j++
 		}
-		b = be.AppendUint32(b, uint32(j-i))
-		b = be.AppendUint32(b, d)
+		b = binary.BigEndian.AppendUint32(b, uint32(j-i))
+		b = binary.BigEndian.AppendUint32(b, d)
 		i = j
 	}
 	w.b = b
@@ -168,8 +168,8 @@ func writeCtts(w *writer, tp *trackPlan, runs int) {
 		for j < tp.end && s.CTO[j] == c {
 			j++
 		}
-		b = be.AppendUint32(b, uint32(j-i))
-		b = be.AppendUint32(b, uint32(c))
+		b = binary.BigEndian.AppendUint32(b, uint32(j-i))
+		b = binary.BigEndian.AppendUint32(b, uint32(c))
 		i = j
 	}
 	w.b = b
@@ -188,7 +188,7 @@ func writeStss(w *writer, tp *trackPlan, syncs int) {
 	b := w.b
 	for i, sync := range s.Sync[tp.first:tp.end] {
 		if sync {
-			b = be.AppendUint32(b, uint32(i+1))
+			b = binary.BigEndian.AppendUint32(b, uint32(i+1))
 		}
 	}
 	w.b = b
@@ -208,7 +208,7 @@ func writeStsz(w *writer, tp *trackPlan, constSize bool) {
 		w.u32(uint32(tp.len()))
 		b := w.b
 		for _, sz := range s.Size[tp.first:tp.end] {
-			b = be.AppendUint32(b, sz)
+			b = binary.BigEndian.AppendUint32(b, sz)
 		}
 		w.b = b
 	}
@@ -223,9 +223,9 @@ func writeStsc(w *writer, chunks []chunk, entries int) {
 	b := w.b
 	for k, c := range chunks {
 		if k == 0 || c.n != chunks[k-1].n || c.desc != chunks[k-1].desc {
-			b = be.AppendUint32(b, uint32(k+1))
-			b = be.AppendUint32(b, c.n)
-			b = be.AppendUint32(b, c.desc)
+			b = binary.BigEndian.AppendUint32(b, uint32(k+1))
+			b = binary.BigEndian.AppendUint32(b, c.n)
+			b = binary.BigEndian.AppendUint32(b, c.desc)
 		}
 	}
 	w.b = b
@@ -253,9 +253,9 @@ func writeChunkOffsets(w *writer, chunks []chunk, wide bool) offsetTable {
 	b := w.b
 	for _, c := range chunks {
 		if wide {
-			b = be.AppendUint64(b, uint64(c.off))
+			b = binary.BigEndian.AppendUint64(b, uint64(c.off))
 		} else {
-			b = be.AppendUint32(b, uint32(c.off))
+			b = binary.BigEndian.AppendUint32(b, uint32(c.off))
 		}
 	}
 	w.b = b
@@ -268,15 +268,12 @@ func (tab offsetTable) rebase(b []byte, base int64) {
 	if tab.wide {
 		for k := range tab.n {
 			p := b[tab.pos+8*k:]
-			be.PutUint64(p, be.Uint64(p)+uint64(base))
+			binary.BigEndian.PutUint64(p, binary.BigEndian.Uint64(p)+uint64(base))
 		}
 		return
 	}
 	for k := range tab.n {
 		p := b[tab.pos+4*k:]
-		be.PutUint32(p, be.Uint32(p)+uint32(base))
+		binary.BigEndian.PutUint32(p, binary.BigEndian.Uint32(p)+uint32(base))
 	}
 }
-
-// be is the byte order of MP4.
-var be = binary.BigEndian

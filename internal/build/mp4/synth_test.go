@@ -36,6 +36,9 @@ type synthOpts struct {
 	negCTO    bool  // composition offsets around zero (ctts version 1), no edit list
 	secondSE  bool  // chapters after the first use a second sample entry
 	base      int64 // offset of the first sample in each object
+	reverse   bool  // video samples of a chunk are stored in reverse order
+	dup       int   // every dup-th video sample repeats the previous one's bytes
+	gap       int64 // unused bytes after every chunk
 }
 
 // synth builds the index of a synthetic H.264+AAC recording laid out like a
@@ -79,6 +82,7 @@ func synth(opts synthOpts) *media.Index {
 	ix := &media.Index{Created: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)}
 	var off int64
 	var audioTime int64 // in 48 kHz
+	chunkStart := 0     // first video sample of the current chunk
 	for i := 0; i < nv; i++ {
 		if i%perChapter == 0 {
 			if c := len(ix.Chapters); c > 0 {
@@ -114,14 +118,29 @@ func synth(opts synthOpts) *media.Index {
 		if opts.negCTO {
 			cto -= 1000
 		}
-		vs.Offset = append(vs.Offset, off)
-		vs.Size = append(vs.Size, uint32(size))
+		if opts.dup > 0 && i%opts.dup == opts.dup-1 && !sync {
+			// The same bytes as the previous frame.
+			vs.Offset = append(vs.Offset, vs.Offset[i-1])
+			vs.Size = append(vs.Size, vs.Size[i-1])
+		} else {
+			vs.Offset = append(vs.Offset, off)
+			vs.Size = append(vs.Size, uint32(size))
+			off += int64(size)
+		}
 		vs.Dur = append(vs.Dur, 1000)
 		vs.CTO = append(vs.CTO, cto)
 		vs.Sync = append(vs.Sync, sync)
-		off += int64(size)
 		// After each video chunk, the audio up to the same time.
 		if (i+1)%opts.chunk == 0 || i == nv-1 || (i+1)%perChapter == 0 {
+			if opts.reverse {
+				// Store the chunk's frames last to first.
+				start := vs.Offset[chunkStart]
+				for k := i; k >= chunkStart; k-- {
+					vs.Offset[k] = start
+					start += int64(vs.Size[k])
+				}
+			}
+			chunkStart = i + 1
 			until := int64(i+1) * 48000 / int64(opts.fps)
 			for audioTime < until {
 				size := 300 + rng.IntN(200)
@@ -131,6 +150,7 @@ func synth(opts synthOpts) *media.Index {
 				off += int64(size)
 				audioTime += 1024
 			}
+			off += opts.gap
 		}
 	}
 	ix.Chapters[len(ix.Chapters)-1].Size = off + 100_000
