@@ -265,7 +265,7 @@ func (ix *Index) Validate() error {
 			}
 			size := ix.Chapters[c].Size
 			for i := a; i < b; i++ {
-				if s.Offset[i] < 0 || s.Offset[i]+int64(s.Size[i]) > size {
+				if s.Offset[i] < 0 || s.Offset[i] > size-int64(s.Size[i]) { // no overflow near MaxInt64
 					return fmt.Errorf("index: track %d sample %d (bytes %d+%d) lies outside %s (%d bytes)",
 						t.ID, i, s.Offset[i], s.Size[i], ix.Chapters[c].Name, size)
 				}
