@@ -14,6 +14,7 @@ DEPS=(
   "nginx:nginx"
   "chromium:chromium"
   "wrk:wrk"
+  "strace:strace"
 )
 
 have() {

@@ -44,7 +44,7 @@ func TestSendfile(t *testing.T) {
 	}
 	strace, err := exec.LookPath("strace")
 	if err != nil {
-		t.Skip("no strace")
+		t.Fatalf("strace is needed to check sendfile (run 'make deps'): %v", err)
 	}
 	fx := newFixture(t)
 	var stored int64
