@@ -405,7 +405,9 @@ func indexCost(ix *media.Index) int64 {
 }
 
 // Delete removes an asset: first its commit marker (so it disappears at
-// once), then its index and originals.
+// once), then its index and originals. A tombstone stays behind so that the
+// id is never given to another asset: a URL always names the same bytes,
+// which lets HTTP caches keep responses as immutable.
 func (l *Library) Delete(ctx context.Context, user, id string) error {
 	a, err := l.Asset(ctx, user, id)
 	if err != nil {
@@ -420,9 +422,15 @@ func (l *Library) Delete(ctx context.Context, user, id string) error {
 		return err
 	}
 	for _, o := range objs {
+		if o.Key == tombKey(user, id) {
+			continue
+		}
 		if err := l.st.Delete(ctx, o.Key); err != nil {
 			return err
 		}
 	}
-	return nil
+	_, err = l.st.Put(ctx, tombKey(user, id), strings.NewReader(time.Now().UTC().Format(time.RFC3339)))
+	return err
 }
+
+func tombKey(user, id string) string { return assetPrefix(user, id) + "deleted" }

@@ -18,6 +18,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/lru"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/urls"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
@@ -34,8 +35,8 @@ const (
 
 // Suffixes of the generated files after the asset id.
 const (
-	SuffixConsolidated = ".mp4"
-	SuffixFMP4         = ".frag.mp4"
+	SuffixConsolidated = urls.SuffixConsolidated
+	SuffixFMP4         = urls.SuffixFMP4
 )
 
 // ErrNotFound is returned (wrapped) for paths naming no file.
@@ -73,31 +74,15 @@ type Entry struct {
 }
 
 // FilesURL is the URL path of a file in user's file-system view.
-func FilesURL(user, name string) string {
-	return "/files/" + url.PathEscape(user) + "/" + escapePath(name)
-}
-
-func escapePath(p string) string {
-	parts := strings.Split(p, "/")
-	for i, s := range parts {
-		parts[i] = url.PathEscape(s)
-	}
-	return strings.Join(parts, "/")
-}
+func FilesURL(user, name string) string { return urls.File(user, name) }
 
 // URLs names every output of an asset by kind, as the API returns it.
 func URLs(a *library.Asset) map[string]any {
-	orig := make([]string, len(a.Chapters))
+	names := make([]string, len(a.Chapters))
 	for i, c := range a.Chapters {
-		orig[i] = FilesURL(a.User, a.ID+"/"+c.Name)
+		names[i] = c.Name
 	}
-	return map[string]any{
-		"original":     orig,
-		"consolidated": FilesURL(a.User, a.ID+SuffixConsolidated),
-		"fmp4":         FilesURL(a.User, a.ID+SuffixFMP4),
-		"clip":         FilesURL(a.User, a.ID+SuffixConsolidated) + "?start={start}&end={end}",
-		"watch":        "/watch/" + url.PathEscape(a.User) + "/" + url.PathEscape(a.ID),
-	}
+	return urls.Asset(a.User, a.ID, names)
 }
 
 // Entries lists every file of one asset.

@@ -19,6 +19,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/streams"
 )
 
 // Options configures the server.
@@ -46,6 +47,7 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	}
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux()}
 	s.routes()
+	streams.New(s.lib, streams.Options{Logger: opt.Logger}).Register(s.mux)
 	return s
 }
 

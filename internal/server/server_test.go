@@ -521,8 +521,12 @@ func TestListingAndMetadata(t *testing.T) {
 	if resp, _ := e.get(a.URLs.Consolidated); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("deleted asset still served: %d", resp.StatusCode)
 	}
-	if objs, _ := e.st.List(context.Background(), "users/alice/assets/"+a.ID+"/"); len(objs) != 0 {
-		t.Errorf("deleted asset left %d objects", len(objs))
+	if objs, _ := e.st.List(context.Background(), "users/alice/assets/"+a.ID+"/"); len(objs) != 1 || !strings.HasSuffix(objs[0].Key, "/deleted") {
+		t.Errorf("deleted asset left %v, want only its tombstone", objs)
+	}
+	// Its id is never reused, so cached URLs never change meaning.
+	if c := e.ingest(fixtures.TwoChapters(t)...); c.ID == a.ID {
+		t.Errorf("id %s of a deleted asset was reused", a.ID)
 	}
 }
 

@@ -1,0 +1,151 @@
+package streams
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/vfile"
+)
+
+// Content types.
+const (
+	typeM3U8   = "application/vnd.apple.mpegurl"
+	typeMPD    = "application/dash+xml"
+	typeSmooth = "application/vnd.ms-sstr+xml"
+	typeMP4    = "video/mp4"
+	typeAudio  = "audio/mp4"
+	typeTS     = "video/mp2t"
+)
+
+// build makes the file at path (relative to the asset's stream root).
+func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File, error) {
+	format, rest, _ := strings.Cut(path, "/")
+	switch format {
+	case "hls":
+		if rest == "master.m3u8" {
+			return h.hlsMaster(a)
+		}
+		if tsPath, ok := strings.CutPrefix(rest, "ts/"); ok {
+			return h.hlsTS(ctx, a, tsPath)
+		}
+		track, file, ok := strings.Cut(rest, "/")
+		if !ok {
+			break
+		}
+		t, err := trackByName(a.ix, track)
+		if err != nil {
+			return nil, err
+		}
+		switch file {
+		case "index.m3u8":
+			return h.hlsMedia(a, t)
+		case "iframes.m3u8":
+			return h.hlsIFrames(a, t)
+		}
+		return cmafFile(a, t, file)
+	case "dash":
+		if rest == "manifest.mpd" {
+			return h.dashMPD(a)
+		}
+		trick := false
+		if r, ok := strings.CutPrefix(rest, "trick/"); ok {
+			trick, rest = true, r
+		}
+		track, file, ok := strings.Cut(rest, "/")
+		if !ok {
+			break
+		}
+		t, err := trackByName(a.ix, track)
+		if err != nil {
+			return nil, err
+		}
+		if trick {
+			if t.Kind != media.KindVideo {
+				return nil, notFound("no trick-mode stream for %s track %s", t.Kind, track)
+			}
+			t = keyframes(t)
+		}
+		return cmafFile(a, t, file)
+	case "smooth":
+		return h.smooth(a, rest)
+	}
+	return nil, notFound("%q names no stream resource", path)
+}
+
+// trackByName finds the track named like "v1" or "a2".
+func trackByName(ix *media.Index, name string) (*media.Track, error) {
+	if len(name) < 2 {
+		return nil, notFound("no track %q", name)
+	}
+	id, err := strconv.ParseUint(name[1:], 10, 32)
+	if err != nil || id == 0 || int(id) > len(ix.Tracks) || name[1] == '0' {
+		return nil, notFound("no track %q", name)
+	}
+	t := ix.Tracks[id-1]
+	if trackName(t) != name {
+		return nil, notFound("no track %q", name)
+	}
+	switch t.Kind {
+	case media.KindVideo, media.KindAudio:
+		return t, nil
+	}
+	return nil, notFound("track %q is %s, not audio or video", name, t.Kind)
+}
+
+// trackName is the URL name of a track: kind letter and ID.
+func trackName(t *media.Track) string {
+	letter := "x"
+	switch t.Kind {
+	case media.KindVideo:
+		letter = "v"
+	case media.KindAudio:
+		letter = "a"
+	}
+	return letter + strconv.FormatUint(uint64(t.ID), 10)
+}
+
+// segmentNumber parses "{n}{ext}" and checks n against the segments.
+func segmentNumber(a *asset, file, ext string) (int, error) {
+	s, ok := strings.CutSuffix(file, ext)
+	if !ok {
+		return 0, notFound("%q is not a %s segment", file, ext)
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || n >= len(a.segs) || strconv.Itoa(n) != s {
+		return 0, notFound("no segment %q: the stream has segments 0 to %d", s, len(a.segs)-1)
+	}
+	return n, nil
+}
+
+// cmafFile builds init.mp4 or {n}.m4s of one track.
+func cmafFile(a *asset, t *media.Track, file string) (*vfile.File, error) {
+	ctype := typeMP4
+	if t.Kind == media.KindAudio {
+		ctype = typeAudio
+	}
+	if file == "init.mp4" {
+		b, err := mp4build.InitSegment(a.ix, []*media.Track{t})
+		if err != nil {
+			return nil, err
+		}
+		return vfile.New(file, ctype, time.Time{}, "", []vfile.Piece{vfile.Bytes(b)}), nil
+	}
+	n, err := segmentNumber(a, file, ".m4s")
+	if err != nil {
+		return nil, err
+	}
+	var b vfile.Builder
+	if err := mp4build.MediaSegment(&b, a.ix, []*media.Track{t}, a.segs[n], uint32(n+1)); err != nil {
+		return nil, fmt.Errorf("streams: segment %d of track %d: %w", n, t.ID, err)
+	}
+	return b.File(file, ctype, time.Time{}, ""), nil
+}
+
+func textFile(name, ctype string, b []byte) *vfile.File {
+	return vfile.New(name, ctype, time.Time{}, "", []vfile.Piece{vfile.Bytes(b)})
+}

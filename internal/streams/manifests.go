@@ -1,0 +1,22 @@
+package streams
+
+import (
+	"context"
+
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/vfile"
+)
+
+func (h *Handler) hlsMaster(a *asset) (*vfile.File, error) { return nil, ErrUnsupportedFormat }
+func (h *Handler) hlsMedia(a *asset, t *media.Track) (*vfile.File, error) {
+	return nil, ErrUnsupportedFormat
+}
+func (h *Handler) hlsIFrames(a *asset, t *media.Track) (*vfile.File, error) {
+	return nil, ErrUnsupportedFormat
+}
+func (h *Handler) hlsTS(ctx context.Context, a *asset, path string) (*vfile.File, error) {
+	return nil, ErrUnsupportedFormat
+}
+func (h *Handler) dashMPD(a *asset) (*vfile.File, error)            { return nil, ErrUnsupportedFormat }
+func (h *Handler) smooth(a *asset, path string) (*vfile.File, error) { return nil, ErrUnsupportedFormat }
+func keyframes(t *media.Track) *media.Track                          { return t }

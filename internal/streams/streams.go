@@ -1,0 +1,235 @@
+// Package streams serves an asset's adaptive streams, built at request time
+// from its media index: HLS (fMP4 and MPEG-TS, with I-frame playlists),
+// MPEG-DASH (with a trick-mode adaptation set) and Smooth Streaming, plus the
+// per-asset entry URL that picks a delivery for the client.
+//
+// URLs, below /streams/{user}/{asset}/ where asset is an asset id, or an id
+// and a clip "ID,START-END" (seconds):
+//
+//	hls/master.m3u8                 fMP4 master playlist (audio as its own rendition)
+//	hls/{track}/index.m3u8          media playlist of one track ("v1", "a2": kind letter + track id)
+//	hls/{track}/iframes.m3u8        I-frame playlist (byte ranges into the fMP4 segments)
+//	hls/{track}/init.mp4, {n}.m4s   CMAF init and media segments
+//	hls/ts/master.m3u8, index.m3u8  MPEG-TS master and media playlist (audio and video muxed)
+//	hls/ts/{n}.ts, iframes.m3u8     TS segments and their I-frame playlist
+//	dash/manifest.mpd               static MPD
+//	dash/{track}/init.mp4, {n}.m4s  CMAF segments; dash/trick/{track}/... keyframes only
+//	smooth/Manifest                 Smooth Streaming client manifest
+//	smooth/QualityLevels({bitrate})/Fragments({type}={time})
+//
+// Every format uses the same segment boundaries (media.Index.Segments). The
+// same URL always gives the same bytes (asset ids are never reused), so
+// segments are served as immutable.
+package streams
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/httpserve"
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/lru"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/vfile"
+)
+
+// Cache-Control values.
+const (
+	CacheImmutable = "public, max-age=31536000, immutable"
+	CacheManifest  = "public, max-age=300"
+)
+
+// ErrNotFound is returned (wrapped) for stream URLs naming nothing: unknown
+// segment numbers, tracks, bit rates or times.
+var ErrNotFound = errors.New("no such stream resource")
+
+// Options configures a Handler.
+type Options struct {
+	Logger *slog.Logger
+	// SegmentDuration is the target segment duration (default 4 s).
+	SegmentDuration time.Duration
+	// CacheBytes bounds the memory of built files (manifests, moofs, TS
+	// segments); default 256 MiB.
+	CacheBytes int64
+}
+
+// Handler serves streams.
+type Handler struct {
+	lib   *library.Library
+	log   *slog.Logger
+	opt   Options
+	files *lru.Cache[string, *vfile.File]
+	clips *lru.Cache[string, *asset]
+}
+
+// New returns a Handler over lib.
+func New(lib *library.Library, opt Options) *Handler {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.SegmentDuration <= 0 {
+		opt.SegmentDuration = media.DefaultSegmentDuration
+	}
+	if opt.CacheBytes <= 0 {
+		opt.CacheBytes = 256 << 20
+	}
+	return &Handler{lib: lib, log: opt.Logger, opt: opt,
+		files: lru.New[string, *vfile.File](opt.CacheBytes),
+		clips: lru.New[string, *asset](64 << 20)}
+}
+
+// Register mounts the handler's routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /streams/{user}/{asset}/{path...}", h.serveStream)
+	mux.HandleFunc("GET /play/{user}/{id}", h.play)
+}
+
+// asset is an asset (or a clip of it) ready for building streams.
+type asset struct {
+	meta *library.Asset
+	ix   *media.Index
+	segs []media.Segment
+	key  string // cache key prefix: user/id/rev/clip
+}
+
+// load resolves the {asset} path element: "ID" or "ID,START-END".
+func (h *Handler) load(ctx context.Context, user, name string) (*asset, error) {
+	id, clip, hasClip := strings.Cut(name, ",")
+	a, err := h.lib.Asset(ctx, user, id)
+	if err != nil {
+		return nil, err
+	}
+	key := a.User + "/" + a.ID + "/" + a.Rev + "/" + clip
+	if c, ok := h.clips.Get(key); ok {
+		return c, nil
+	}
+	ix, err := h.lib.Index(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	if hasClip {
+		start, end, err := parseClip(clip)
+		if err != nil {
+			return nil, err
+		}
+		if ix, err = media.Clip(ix, start, end); err != nil {
+			return nil, err
+		}
+	}
+	c := &asset{meta: a, ix: ix, segs: ix.Segments(h.opt.SegmentDuration), key: key}
+	cost := int64(len(c.segs)*16 + 1024)
+	if hasClip {
+		cost += int64(len(ix.Tracks)) * 256
+	}
+	h.clips.Add(key, c, cost)
+	return c, nil
+}
+
+// parseClip reads "START-END" in seconds; END may be empty (to the end).
+func parseClip(s string) (start, end time.Duration, err error) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%w: clip %q is not START-END in seconds", ErrBadClip, s)
+	}
+	parse := func(v string) (time.Duration, error) {
+		if v == "" {
+			return 0, nil
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || f > 1e7 || f != f {
+			return 0, fmt.Errorf("%w: %q is not a number of seconds", ErrBadClip, v)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	if start, err = parse(a); err != nil {
+		return 0, 0, err
+	}
+	if end, err = parse(b); err != nil {
+		return 0, 0, err
+	}
+	if end != 0 && end <= start {
+		return 0, 0, fmt.Errorf("%w: end %v is not after start %v", ErrBadClip, end, start)
+	}
+	return start, end, nil
+}
+
+// ErrBadClip is returned (wrapped) for a malformed clip in a stream URL.
+var ErrBadClip = errors.New("bad clip")
+
+// serveStream serves one resource under /streams/{user}/{asset}/.
+func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	a, err := h.load(ctx, r.PathValue("user"), r.PathValue("asset"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	path := r.PathValue("path")
+	key := a.key + "/" + path
+	f, ok := h.files.Get(key)
+	if !ok {
+		if f, err = h.build(ctx, a, path); err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		f.ModTime = a.meta.Ingested
+		if f.ETag == "" {
+			f.ETag = vfile.ETag("streams-1", key)
+		}
+		h.files.Add(key, f, cost(f))
+	}
+	cc := CacheImmutable
+	if isManifest(path) {
+		cc = CacheManifest
+	}
+	httpserve.ServeFileWith(w, r, h.lib.Store(), f, httpserve.Options{CacheControl: cc, Logger: h.log})
+}
+
+func isManifest(path string) bool {
+	return strings.HasSuffix(path, ".m3u8") || strings.HasSuffix(path, ".mpd") || strings.HasSuffix(path, "/Manifest")
+}
+
+func cost(f *vfile.File) int64 {
+	n := int64(len(f.Pieces))*48 + 256
+	for _, p := range f.Pieces {
+		n += int64(len(p.Data))
+	}
+	return n
+}
+
+// fail answers an error as JSON with a status for its kind.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.Is(err, library.ErrUnknownUser):
+		status, msg = http.StatusNotFound, "unknown user"
+	case errors.Is(err, library.ErrUnknownAsset):
+		status, msg = http.StatusNotFound, "unknown asset"
+	case errors.Is(err, ErrNotFound):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, ErrBadClip):
+		status, msg = http.StatusBadRequest, "bad clip"
+	case errors.Is(err, media.ErrRange):
+		status, msg = http.StatusNotFound, "clip range outside the recording"
+	case errors.Is(err, ErrUnsupportedFormat):
+		status, msg = http.StatusNotFound, "format not available for this asset"
+	}
+	if status >= 500 {
+		h.log.Error("stream request failed", "path", r.URL.Path, "err", err)
+	}
+	httpserve.Error(w, status, msg, err.Error())
+}
+
+// ErrUnsupportedFormat is returned (wrapped) when an asset cannot be
+// delivered in a format (e.g. H.265 in Smooth Streaming).
+var ErrUnsupportedFormat = errors.New("format not available")
+
+func notFound(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrNotFound, fmt.Sprintf(format, args...))
+}
