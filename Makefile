@@ -1,6 +1,7 @@
 # jitstream build, test and benchmark entry points.
 #
-#   make deps   install system tools (ffmpeg, nginx, chromium, wrk) if missing
+#   make deps   install system tools (ffmpeg, nginx, chromium, wrk, node) and
+#               the player libraries (npm ci in web/players) if missing
 #   make build  build bin/jitstream
 #   make run    build and run the server (jitstream serve)
 #   make test   go vet + all tests (media fixtures are cached in .cache/)

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system tools that jitstream's tests, benchmarks and players
-# need, on Debian/Ubuntu. Idempotent: when every tool is present it only
-# checks and exits (no apt-get at all).
+# need, on Debian/Ubuntu, then the JavaScript player libraries of the browser
+# tests (web/players/node_modules, with npm ci). Idempotent: when every tool
+# and the libraries are present it only checks and exits (no apt-get, no
+# npm).
 #
 # To add a tool, add a "command:package" line to DEPS below. The command is
 # looked up on PATH and in /usr/sbin and /usr/bin (Debian's nginx lives in
 # /usr/sbin, which is not on a normal user's PATH).
 set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 DEPS=(
   "ffmpeg:ffmpeg"
@@ -15,6 +19,8 @@ DEPS=(
   "chromium:chromium"
   "wrk:wrk"
   "strace:strace"
+  "node:nodejs"
+  "npm:npm"
 )
 
 have() {
@@ -33,8 +39,29 @@ for dep in "${DEPS[@]}"; do
   fi
 done
 
+# players installs the player libraries of internal/testutil/players
+# (web/players/package.json) with npm ci when one is missing or when
+# package.json or package-lock.json changed since the last install: a stamp
+# file in node_modules holds their checksum.
+players() {
+  local dir="$ROOT/web/players"
+  local stamp="$dir/node_modules/.jitstream-deps.sha256"
+  local sum
+  sum="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ -f "$dir/node_modules/hls.js/package.json" ] &&
+    [ -f "$dir/node_modules/dashjs/package.json" ] &&
+    [ "$(cat "$stamp" 2>/dev/null || true)" = "$sum" ]; then
+    echo "deps: player libraries present (web/players/node_modules)"
+    return
+  fi
+  echo "deps: installing player libraries (npm ci in web/players)"
+  (cd "$dir" && npm ci --no-audit --no-fund)
+  echo "$sum" >"$stamp"
+}
+
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "deps: all present (${DEPS[*]%%:*})"
+  players
   exit 0
 fi
 
@@ -92,4 +119,5 @@ if [ "${#still[@]}" -ne 0 ]; then
   echo "deps: still missing after install: ${still[*]}" >&2
   exit 1
 fi
+players
 echo "deps: done"

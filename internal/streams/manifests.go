@@ -18,5 +18,4 @@ func (h *Handler) hlsTS(ctx context.Context, a *asset, path string) (*vfile.File
 	return nil, ErrUnsupportedFormat
 }
 func (h *Handler) dashMPD(a *asset) (*vfile.File, error)            { return nil, ErrUnsupportedFormat }
-func (h *Handler) smooth(a *asset, path string) (*vfile.File, error) { return nil, ErrUnsupportedFormat }
 func keyframes(t *media.Track) *media.Track                          { return t }
