@@ -1,8 +1,6 @@
 package streams
 
 import (
-	"context"
-
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -14,8 +12,8 @@ func (h *Handler) hlsMedia(a *asset, t *media.Track) (*vfile.File, error) {
 func (h *Handler) hlsIFrames(a *asset, t *media.Track) (*vfile.File, error) {
 	return nil, ErrUnsupportedFormat
 }
-func (h *Handler) hlsTS(ctx context.Context, a *asset, path string) (*vfile.File, error) {
-	return nil, ErrUnsupportedFormat
-}
-func (h *Handler) dashMPD(a *asset) (*vfile.File, error)            { return nil, ErrUnsupportedFormat }
-func keyframes(t *media.Track) *media.Track                          { return t }
+func (h *Handler) dashMPD(a *asset) (*vfile.File, error)      { return nil, ErrUnsupportedFormat }
+func keyframes(t *media.Track) *media.Track                   { return t }
+func (h *Handler) hlsTSMaster(a *asset) (*vfile.File, error)  { return nil, ErrUnsupportedFormat }
+func (h *Handler) hlsTSMedia(a *asset) (*vfile.File, error)   { return nil, ErrUnsupportedFormat }
+func (h *Handler) hlsTSIFrames(a *asset) (*vfile.File, error) { return nil, ErrUnsupportedFormat }

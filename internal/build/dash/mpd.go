@@ -82,7 +82,9 @@ type Options struct {
 //     TrickModeScheme naming the video AdaptationSet) with one
 //     Representation per video track holding its key frames only
 //     (trick.Keyframes): codingDependency=false, maxPlayoutRate the average
-//     GOP length in frames.
+//     GOP length in frames, frameRate the nominal key frame rate. A video
+//     track with a segment without key frames (possible only for a video
+//     track other than the reference) gets no trick-mode representation.
 //
 // Representation@id is hls.TrackName; @bandwidth is the peak segment bit
 // rate with the fMP4 overhead estimates (hls.PeakBitrate). Every
@@ -164,6 +166,9 @@ func MPD(ix *media.Index, segs []media.Segment, opt Options) ([]byte, error) {
 			audios[lang] = append(audios[lang], t)
 		}
 	}
+	if len(videos) == 0 && len(langs) == 0 {
+		return nil, errors.New("dash: no video or audio track to offer")
+	}
 	sets := &m.Period.AdaptationSets
 	role := []descriptorXML{{SchemeIDURI: "urn:mpeg:dash:role:2011", Value: "main"}}
 
@@ -229,19 +234,23 @@ func MPD(ix *media.Index, segs []media.Segment, opt Options) ([]byte, error) {
 			kt := trick.Keyframes(v)
 			r, err := rep(kt, prefix+hls.TrackName(v))
 			if err != nil {
-				return nil, fmt.Errorf("dash: trick mode: %w", err)
+				// A segment without key frames (a video track whose key
+				// frames are not aligned with the segments): no trick mode
+				// for this track.
+				continue
 			}
 			r.Width, r.Height = v.Width, v.Height
-			if d := kt.Duration(); d > 0 {
-				r.FrameRate = fraction(int64(kt.Samples.Len())*int64(kt.Timescale), d)
-			}
+			// The nominal key frame rate: one per most common GOP duration.
+			r.FrameRate = fraction(hls.FrameRate(kt))
 			r.MaxPlayoutRate = max(1, (v.Samples.Len()+kt.Samples.Len()/2)/max(kt.Samples.Len(), 1))
 			f := false
 			r.CodingDependency = &f
 			as.MaxWidth, as.MaxHeight = max(as.MaxWidth, v.Width), max(as.MaxHeight, v.Height)
 			as.Representations = append(as.Representations, r)
 		}
-		*sets = append(*sets, as)
+		if len(as.Representations) > 0 {
+			*sets = append(*sets, as)
+		}
 	}
 
 	var b bytes.Buffer

@@ -463,3 +463,30 @@ func BenchmarkMPD60min(b *testing.B) {
 		}
 	}
 }
+
+// TestMPDUnalignedVideo checks a second video track whose key frames do not
+// start the segments: it is offered, but without trick mode.
+func TestMPDUnalignedVideo(t *testing.T) {
+	ix := synth(60, 30, 120, false)
+	v2 := *ix.Tracks[0]
+	v2.ID = 3
+	v2.Samples.Sync = slices.Clone(v2.Samples.Sync)
+	for i := range v2.Samples.Sync {
+		// Key frames every 8 s, 0.5 s into a segment: with 4 s segments,
+		// every other segment has none.
+		v2.Samples.Sync[i] = i%240 == 15
+	}
+	ix.Tracks = append(ix.Tracks, &v2)
+	segs := ix.Segments(0)
+	b, err := MPD(ix, segs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	if !strings.Contains(s, `id="v3"`) || !strings.Contains(s, `id="trick/v1"`) || strings.Contains(s, `id="trick/v3"`) {
+		t.Errorf("want v3 offered without trick mode, v1 with:\n%s", s)
+	}
+	if _, err := MPD(ix, segs, Options{Exclude: []uint32{1, 2, 3}}); err == nil {
+		t.Error("no error for an MPD without tracks")
+	}
+}

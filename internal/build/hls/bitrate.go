@@ -63,11 +63,38 @@ func TrackSegments(ix *media.Index, t *media.Track, segs []media.Segment) []medi
 	if len(dts) == 0 {
 		return out
 	}
-	for n, seg := range segs {
-		first, end := SegmentSpan(ix, t, seg)
+	eachSpan(ix, t, segs, func(n, first, end int) {
 		out[n] = media.Segment{Start: dts[first], End: dts[end]}
-	}
+	})
 	return out
+}
+
+// eachSpan calls fn with SegmentSpan(ix, t, segs[n]) for every segment, in
+// order, searching the samples once per boundary when segments are
+// contiguous.
+func eachSpan(ix *media.Index, t *media.Track, segs []media.Segment, fn func(n, first, end int)) {
+	ref := ix.Reference()
+	if ref == nil {
+		for n := range segs {
+			fn(n, 0, 0)
+		}
+		return
+	}
+	refEnd := ref.Duration()
+	prevEnd, prevAt := int64(-1), 0 // the previous segment's end and its sample
+	for n, seg := range segs {
+		first := prevAt
+		if seg.Start != prevEnd {
+			first = t.Find(media.Rescale(seg.Start, ref.Timescale, t.Timescale))
+		}
+		at := t.Find(media.Rescale(seg.End, ref.Timescale, t.Timescale))
+		end := at
+		if seg.End >= refEnd {
+			end = t.Samples.Len()
+		}
+		fn(n, first, max(first, end))
+		prevEnd, prevAt = seg.End, at
+	}
 }
 
 // SegmentBytes returns the estimated size in bytes of each media segment of
@@ -75,16 +102,17 @@ func TrackSegments(ix *media.Index, t *media.Track, segs []media.Segment) []medi
 // overheadPerSample per sample and overheadPerSegment per segment.
 func SegmentBytes(ix *media.Index, tracks []*media.Track, segs []media.Segment, overheadPerSample, overheadPerSegment int64) []int64 {
 	out := make([]int64, len(segs))
-	for n, seg := range segs {
-		b := overheadPerSegment
-		for _, t := range tracks {
-			first, end := SegmentSpan(ix, t, seg)
-			b += overheadPerSample * int64(end-first)
+	for n := range out {
+		out[n] = overheadPerSegment
+	}
+	for _, t := range tracks {
+		eachSpan(ix, t, segs, func(n, first, end int) {
+			b := overheadPerSample * int64(end-first)
 			for _, z := range t.Samples.Size[first:end] {
 				b += int64(z)
 			}
-		}
-		out[n] = b
+			out[n] += b
+		})
 	}
 	return out
 }
@@ -135,14 +163,31 @@ func IFrameBitrate(ix *media.Index, video *media.Track, segs []media.Segment, ov
 		return 0
 	}
 	sizes := make([]int64, len(segs))
-	for n, seg := range segs {
-		first, end := SegmentSpan(ix, video, seg)
+	eachSpan(ix, video, segs, func(n, first, end int) {
 		sizes[n] = overheadPerSegment + overheadPerSample*int64(end-first)
 		if end > first {
 			sizes[n] += int64(video.Samples.Size[first])
 		}
-	}
+	})
 	return peakRate(sizes, segs, ref.Timescale)
+}
+
+// IFramesPeakBitrate is the exact peak bit rate, in bits/s, of an I-frame
+// playlist of the given entries (times in timescale ts): their byte range
+// lengths over their durations, peaked as in PeakBitrate. Use it for the
+// I-frame variant's BANDWIDTH when the entries are at hand
+// (MasterOptions.IFrameBandwidth, TSMasterOptions.IFrameBandwidth).
+func IFramesPeakBitrate(frames []IFrame, ts uint32) int64 {
+	if len(frames) == 0 || ts == 0 {
+		return 0
+	}
+	sizes := make([]int64, len(frames))
+	spans := make([]media.Segment, len(frames))
+	for n, f := range frames {
+		sizes[n] = f.Length
+		spans[n] = media.Segment{Start: f.Start, End: f.Start + f.Duration}
+	}
+	return peakRate(sizes, spans, ts)
 }
 
 // peakRate is the RFC 8216 peak segment bit rate of segments of the given

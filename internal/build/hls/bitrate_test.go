@@ -117,3 +117,27 @@ func TestSegmentSpans(t *testing.T) {
 		}
 	}
 }
+
+// TestSegmentSpansArbitrary checks TrackSegments against SegmentSpan for
+// segments that are not ix.Segments: gaps, overlaps, a segment past the
+// end.
+func TestSegmentSpansArbitrary(t *testing.T) {
+	ix := synth(20, 30, 30, false)
+	ref := ix.Reference()
+	sec := int64(ref.Timescale)
+	end := ref.Duration()
+	segs := []media.Segment{
+		{Start: 0, End: 2 * sec}, {Start: 2 * sec, End: 3 * sec}, {Start: 5 * sec, End: 7 * sec},
+		{Start: 6 * sec, End: 8 * sec}, {Start: 8 * sec, End: 8 * sec}, {Start: 8 * sec, End: end},
+		{Start: end, End: end + sec},
+	}
+	for _, tr := range ix.Tracks {
+		spans := TrackSegments(ix, tr, segs)
+		for n, seg := range segs {
+			first, last := SegmentSpan(ix, tr, seg)
+			if want := (media.Segment{Start: tr.Samples.DTS[first], End: tr.Samples.DTS[last]}); spans[n] != want {
+				t.Errorf("track %d segment %v: %v, want %v", tr.ID, seg, spans[n], want)
+			}
+		}
+	}
+}

@@ -112,6 +112,11 @@ func writeFile(tb testing.TB, dir, name string, data []byte) {
 func writeHLS(tb testing.TB, ix *media.Index, segs []media.Segment, dir string) {
 	tb.Helper()
 	writeFile(tb, dir, "hls/master.m3u8", Master(ix, segs, MasterOptions{}))
+	// The fixtures have no recording time: date the playlists anyway.
+	start := ix.Created
+	if start.IsZero() {
+		start = time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)
+	}
 	for _, t := range ix.Tracks {
 		if t.Kind != media.KindVideo && t.Kind != media.KindAudio {
 			continue
@@ -126,13 +131,13 @@ func writeHLS(tb testing.TB, ix *media.Index, segs []media.Segment, dir string) 
 		for n := range segs {
 			writeFile(tb, dir, name+strconv.Itoa(n)+".m4s", materialize(tb, mediaSegment(tb, ix, tracks, segs, n)))
 		}
-		writeFile(tb, dir, name+"index.m3u8", Media(TrackSegments(ix, t, segs), t.Timescale, MediaOptions{Start: ix.Created}))
+		writeFile(tb, dir, name+"index.m3u8", Media(TrackSegments(ix, t, segs), t.Timescale, MediaOptions{Start: start, DateTimeEvery: 1}))
 		if t.Kind == media.KindVideo {
 			frames, err := FMP4IFrames(ix, t, segs)
 			if err != nil {
 				tb.Fatal(err)
 			}
-			writeFile(tb, dir, name+"iframes.m3u8", IFrames(frames, t.Timescale, MediaOptions{}))
+			writeFile(tb, dir, name+"iframes.m3u8", IFrames(frames, t.Timescale, MediaOptions{Start: start}))
 		}
 	}
 }

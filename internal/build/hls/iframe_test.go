@@ -60,6 +60,12 @@ func TestFMP4IFrames(t *testing.T) {
 				}
 			}
 
+			// The master playlist's estimate covers the exact peak.
+			exact := IFramesPeakBitrate(frames, v.Timescale)
+			if est := IFrameBitrate(ix, v, segs, FMP4SampleOverhead, FMP4SegmentOverhead); est < exact || est > exact*2 {
+				t.Errorf("I-frame bit rate estimated %d, exact %d", est, exact)
+			}
+
 			b := IFrames(frames, v.Timescale, MediaOptions{})
 			pl, err := parseMedia(b)
 			if err != nil {

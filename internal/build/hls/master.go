@@ -21,6 +21,10 @@ type MasterOptions struct {
 	IFrameURI func(t *media.Track) string
 	// NoIFrames leaves out the EXT-X-I-FRAME-STREAM-INF tags.
 	NoIFrames bool
+	// IFrameBandwidth, when set and positive for a track, is the BANDWIDTH
+	// of its I-frame variant (IFramesPeakBitrate of its FMP4IFrames, say);
+	// otherwise it is estimated with IFrameBitrate.
+	IFrameBandwidth func(t *media.Track) int64
 	// AudioGroup is the GROUP-ID of the audio renditions; default "aud".
 	AudioGroup string
 	// AudioName names an audio rendition (NAME, unique within the group);
@@ -54,9 +58,10 @@ func (o *MasterOptions) iframeURI(t *media.Track) string {
 //     AVERAGE-BANDWIDTH, CODECS (the video's and every audio rendition's),
 //     RESOLUTION (the coded size; rotation is not applied), FRAME-RATE and
 //     AUDIO;
-//   - every video track has an I-frame variant (EXT-X-I-FRAME-STREAM-INF)
-//     with an estimated BANDWIDTH (IFrameBitrate), the video CODECS and
-//     RESOLUTION;
+//   - every video track whose segments all start with a key frame (the
+//     reference track always does) has an I-frame variant
+//     (EXT-X-I-FRAME-STREAM-INF) with BANDWIDTH (estimated with
+//     IFrameBitrate unless given), the video CODECS and RESOLUTION;
 //   - an asset without video has one variant per audio track instead.
 //
 // Tracks of other kinds are not offered.
@@ -140,8 +145,18 @@ func Master(ix *media.Index, segs []media.Segment, opt MasterOptions) []byte {
 	}
 	if !opt.NoIFrames {
 		for _, v := range videos {
+			if !startsWithSync(ix, v, segs) {
+				continue // no I-frame playlist (see FMP4IFrames)
+			}
+			var bw int64
+			if opt.IFrameBandwidth != nil {
+				bw = opt.IFrameBandwidth(v)
+			}
+			if bw <= 0 {
+				bw = IFrameBitrate(ix, v, segs, FMP4SampleOverhead, FMP4SegmentOverhead)
+			}
 			b = append(b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH="...)
-			b = strconv.AppendInt(b, IFrameBitrate(ix, v, segs, FMP4SampleOverhead, FMP4SegmentOverhead), 10)
+			b = strconv.AppendInt(b, max(bw, 1), 10)
 			b = append(b, ",CODECS="...)
 			b = appendQuoted(b, v.Codec)
 			b = appendResolution(b, v)
@@ -176,7 +191,8 @@ type TSMasterOptions struct {
 // one variant muxing the first video and the first audio track (not
 // excluded), with BANDWIDTH and AVERAGE-BANDWIDTH estimated with the TS
 // overheads (TSSampleOverhead, TSSegmentOverhead, TSScale), CODECS of
-// both, RESOLUTION and FRAME-RATE; and, with video, an I-frame variant.
+// both, RESOLUTION and FRAME-RATE; and, with video whose segments start
+// with key frames, an I-frame variant.
 func TSMaster(ix *media.Index, segs []media.Segment, opt TSMasterOptions) []byte {
 	var tracks []*media.Track
 	var codecs []string
@@ -209,7 +225,7 @@ func TSMaster(ix *media.Index, segs []media.Segment, opt TSMasterOptions) []byte
 	b = append(b, '\n')
 	b = append(b, uri...)
 	b = append(b, '\n')
-	if video != nil && !opt.NoIFrames {
+	if video != nil && !opt.NoIFrames && startsWithSync(ix, video, segs) {
 		bw := opt.IFrameBandwidth
 		if bw <= 0 {
 			bw = TSScale(IFrameBitrate(ix, video, segs, 0, TSSampleOverhead+TSSegmentOverhead))
@@ -228,6 +244,16 @@ func TSMaster(ix *media.Index, segs []media.Segment, opt TSMasterOptions) []byte
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// startsWithSync reports whether every segment of segs holds samples of t
+// and starts with a sync sample, so that FMP4IFrames can list them.
+func startsWithSync(ix *media.Index, t *media.Track, segs []media.Segment) bool {
+	ok := true
+	eachSpan(ix, t, segs, func(_, first, end int) {
+		ok = ok && first < end && t.Samples.IsSync(first)
+	})
+	return ok
 }
 
 func first(ts []*media.Track) *media.Track {

@@ -250,6 +250,29 @@ func TestMasterTwoAudio(t *testing.T) {
 	}
 }
 
+// TestMasterIFrames checks the I-frame variants: a given BANDWIDTH is
+// used, and a video track whose segments do not start with key frames (a
+// second camera angle with its own GOP phase) gets none.
+func TestMasterIFrames(t *testing.T) {
+	ix := synth(60, 30, 60, false)
+	v2 := *ix.Tracks[0]
+	v2.ID = 3
+	v2.Samples.Sync = slices.Clone(v2.Samples.Sync)
+	for i := range v2.Samples.Sync {
+		v2.Samples.Sync[i] = i%60 == 15
+	}
+	ix.Tracks = append(ix.Tracks, &v2)
+	segs := ix.Segments(0)
+	b := string(Master(ix, segs, MasterOptions{IFrameBandwidth: func(tr *media.Track) int64 { return int64(1000 * tr.ID) }}))
+	if !strings.Contains(b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1000,") || strings.Count(b, "#EXT-X-I-FRAME-STREAM-INF") != 1 ||
+		!strings.Contains(b, `URI="v1/iframes.m3u8"`) || strings.Count(b, "#EXT-X-STREAM-INF") != 2 {
+		t.Errorf("want two variants and one I-frame variant for v1 with BANDWIDTH=1000:\n%s", b)
+	}
+	if _, err := FMP4IFrames(ix, &v2, segs); err == nil {
+		t.Error("FMP4IFrames: no error for a track whose segments start mid-GOP")
+	}
+}
+
 func TestTSMaster(t *testing.T) {
 	cases := []struct {
 		name          string

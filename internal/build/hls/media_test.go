@@ -148,15 +148,15 @@ func fixtureIndex(chapters func(testing.TB) []string) func(testing.TB) *media.In
 func TestMediaEdgeCases(t *testing.T) {
 	// No segments: a valid, empty VOD playlist.
 	checkMedia(t, Media(nil, 1000, MediaOptions{}), nil, 1000, MediaOptions{})
-	segs := []media.Segment{{0, 4000}, {4000, 8000}, {8000, 12000}}
+	segs := []media.Segment{{Start: 0, End: 4000}, {Start: 4000, End: 8000}, {Start: 8000, End: 12000}}
 	checkMedia(t, Media(segs, 1000, MediaOptions{}), segs, 1000, MediaOptions{})
 	// 4.0005 s is written 4.001 and needs a target of 5.
-	segs = []media.Segment{{0, 40005}, {40005, 80000}}
+	segs = []media.Segment{{Start: 0, End: 40005}, {Start: 40005, End: 80000}}
 	if pl, err := parseMedia(Media(segs, 10000, MediaOptions{})); err != nil || pl.target != 5 || pl.segments[0].durText != "4.001" {
 		t.Errorf("4.0005 s segment: %+v, %v; want target 5, EXTINF 4.001", pl, err)
 	}
 	// 4.0001 s is written 4.000: a target of 4 covers it.
-	segs = []media.Segment{{0, 40001}, {40001, 80000}}
+	segs = []media.Segment{{Start: 0, End: 40001}, {Start: 40001, End: 80000}}
 	pl, err := parseMedia(Media(segs, 10000, MediaOptions{}))
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +167,7 @@ func TestMediaEdgeCases(t *testing.T) {
 			pl.target, pl.segments[0].durText, pl.segments[1].durText)
 	}
 	// Milliseconds accumulate without drift: 3 x 1/3 s.
-	segs = []media.Segment{{0, 1}, {1, 2}, {2, 3}}
+	segs = []media.Segment{{Start: 0, End: 1}, {Start: 1, End: 2}, {Start: 2, End: 3}}
 	pl, err = parseMedia(Media(segs, 3, MediaOptions{}))
 	if err != nil {
 		t.Fatal(err)

@@ -23,21 +23,20 @@ const (
 
 // stream is one elementary stream of a segment.
 type stream struct {
-	t           *media.Track
-	first, end  int
-	data        [][]byte // nil when planning
-	pid         uint16
-	cc          int // index into muxer.cc
-	streamID    byte
-	streamType  byte
-	video       *videoConfig   // first sample's entry, video only
-	videoCfgs   []*videoConfig // by sample entry index - 1, for the entries in use
-	audioCfgs   []*adtsConfig  // likewise, audio only
-	offset90    int64          // Options.Offset in 90 kHz ticks
-	dtsShift    int64          // largest negative composition offset, track timescale
-	groupTicks  int64          // AudioPESDuration in the track timescale
-	hasSamples  bool
-	description string // for errors
+	t          *media.Track
+	first, end int
+	data       [][]byte // nil when planning
+	pid        uint16
+	cc         int // index into muxer.cc
+	streamID   byte
+	streamType byte
+	video      *videoConfig   // first entry in use, video only
+	videoCfgs  []*videoConfig // by sample entry index - 1, for the entries in use
+	audioCfgs  []*adtsConfig  // likewise, audio only
+	offset90   int64          // Options.Offset in 90 kHz ticks
+	dtsShift   int64          // largest negative composition offset, track timescale
+	groupTicks int64          // AudioPESDuration in the track timescale
+	hasSamples bool
 }
 
 // segment is everything the muxer needs, checked and prepared once for

@@ -39,9 +39,12 @@
 // AudioSpecificConfig of its chapter's sample entry (HE-AAC v1/v2 signal the
 // AAC-LC core, as usual in ADTS). Consecutive frames are grouped into one
 // PES as long as the group lasts at most AudioPESDuration (90 ms, that is 4
-// frames of 1024 samples at 48 kHz); groups restart at the first audio
-// sample of each segment, so they are deterministic. Empty samples are
-// skipped.
+// frames of 1024 samples at 48 kHz) and each frame's time is the one a
+// player infers from the PES's PTS and the frame length (1024 samples at the
+// ADTS rate), within one 90 kHz tick: a gap or an irregular duration in the
+// index (AAC priming, chapter joins) starts a new PES, so every frame keeps
+// its exact time. Groups restart at the first audio sample of each segment,
+// so they are deterministic. Empty samples are skipped.
 //
 // # Timestamps
 //
