@@ -38,8 +38,8 @@
 //
 // Timings on the 2-core development machine, for 20 s streams with 2 s
 // segments on loopback: a check takes about 2.5 s (about 1.5 s until
-// currentTime passes 1 s, then the seek and 0.5 s of playback), plus about
-// under a second to start the browser. A player that fails to load a manifest
+// currentTime passes 1 s, then the seek and 0.5 s of playback), plus under
+// a second to start the browser. A player that fails to load a manifest
 // reports it after its retries: hls.js at once, dash.js after about 1.7 s.
 package players
 
