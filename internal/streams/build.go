@@ -68,7 +68,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 			if t.Kind != media.KindVideo {
 				return nil, notFound("no trick-mode stream for %s track %s", t.Kind, track)
 			}
-			t = keyframes(t)
+			t = a.keyframes(t)
 		}
 		return cmafFile(a, t, file)
 	case "smooth":

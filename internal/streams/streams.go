@@ -32,12 +32,17 @@ import (
 	"strings"
 	"time"
 
+	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/lru"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
+
+// buildVersion changes whenever any builder's output may change, so that
+// ETags never name two different bodies.
+const buildVersion = "streams-1/" + mp4build.Version
 
 // Cache-Control values.
 const (
@@ -96,6 +101,7 @@ type asset struct {
 	ix   *media.Index
 	segs []media.Segment
 	key  string // cache key prefix: user/id/rev/clip
+	trickState
 }
 
 // load resolves the {asset} path element: "ID" or "ID,START-END".
@@ -180,7 +186,7 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		f.ModTime = a.meta.Ingested
 		if f.ETag == "" {
-			f.ETag = vfile.ETag("streams-1", key)
+			f.ETag = vfile.ETag(buildVersion, key)
 		}
 		h.files.Add(key, f, cost(f))
 	}
