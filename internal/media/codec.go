@@ -71,12 +71,6 @@ type entryInfo struct {
 	channels      uint16
 }
 
-// Sizes of the fixed parts of sample entries (header included).
-const (
-	visualEntrySize = 8 + 78 // SampleEntry + VisualSampleEntry fields
-	audioEntrySize  = 8 + 28 // SampleEntry + AudioSampleEntry fields
-)
-
 // describeEntry reads format, codec string and picture or sound parameters
 // from a raw sample entry. It never fails: what cannot be read stays zero
 // and the codec string falls back to the format.
@@ -85,10 +79,10 @@ func describeEntry(kind Kind, e []byte) entryInfo {
 	info.codec = info.format
 	switch kind {
 	case KindVideo:
-		if len(e) >= visualEntrySize {
+		if len(e) >= VisualEntrySize {
 			info.width = uint32(binary.BigEndian.Uint16(e[32:]))
 			info.height = uint32(binary.BigEndian.Uint16(e[34:]))
-			for _, c := range childBoxes(e[visualEntrySize:]) {
+			for _, c := range ChildBoxes(e[VisualEntrySize:]) {
 				if s := videoCodec(info.format, c); s != "" {
 					info.codec = s
 					break
@@ -96,27 +90,13 @@ func describeEntry(kind Kind, e []byte) entryInfo {
 			}
 		}
 	case KindAudio:
-		if len(e) >= audioEntrySize {
+		if len(e) >= AudioEntrySize {
 			info.channels = binary.BigEndian.Uint16(e[24:])
 			info.sampleRate = uint32(binary.BigEndian.Uint16(e[32:])) // 16.16
 		}
 		audioInfo(&info, e)
 	}
 	return info
-}
-
-// childBoxes splits b into boxes, stopping at the first malformed one.
-func childBoxes(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) >= 8 {
-		n := binary.BigEndian.Uint32(b)
-		if n < 8 || uint64(n) > uint64(len(b)) {
-			break
-		}
-		out = append(out, b[:n])
-		b = b[n:]
-	}
-	return out
 }
 
 // videoCodec returns the RFC 6381 codec string from a codec configuration
@@ -167,9 +147,9 @@ func videoCodec(format string, c []byte) string {
 	return ""
 }
 
-// aacChannels maps an AAC channelConfiguration to a channel count, 0 when
+// AACChannels maps an AAC channelConfiguration to a channel count, 0 when
 // the configuration is elsewhere (program config element) or reserved.
-func aacChannels(cfg byte) uint16 {
+func AACChannels(cfg byte) uint16 {
 	switch {
 	case cfg >= 1 && cfg <= 6:
 		return uint16(cfg)
@@ -201,14 +181,10 @@ func audioInfo(info *entryInfo, e []byte) {
 	}
 	switch info.format {
 	case "mp4a":
-		esds := a.Esds
-		if esds == nil && a.Wave != nil {
-			esds = a.Wave.Esds
-		}
-		if esds == nil || esds.DecConfigDescriptor == nil {
+		dcd := decoderConfig(a)
+		if dcd == nil {
 			return
 		}
-		dcd := esds.DecConfigDescriptor
 		if dcd.ObjectType != 0x40 {
 			info.codec = fmt.Sprintf("mp4a.%02x", dcd.ObjectType)
 			return
@@ -222,7 +198,7 @@ func audioInfo(info *entryInfo, e []byte) {
 			return
 		}
 		info.codec = fmt.Sprintf("mp4a.40.%d", asc.ObjectType)
-		if c := aacChannels(asc.ChannelConfiguration); c > 0 {
+		if c := AACChannels(asc.ChannelConfiguration); c > 0 {
 			info.channels = c
 		}
 		if info.sampleRate == 0 && asc.SamplingFrequency > 0 {

@@ -11,45 +11,21 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/outputs"
-	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/browser"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
-
-type env struct {
-	t   *testing.T
-	srv *httptest.Server
-	st  *store.FS
-	lib *library.Library
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	st, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib := library.New(st, library.Options{})
-	if err := lib.AddUser(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(server.New(outputs.New(lib, 0), server.Options{}))
-	t.Cleanup(srv.Close)
-	return &env{t: t, srv: srv, st: st, lib: lib}
-}
 
 // asset is the part of the API's asset JSON the tests read.
 type asset struct {
@@ -71,125 +47,21 @@ type asset struct {
 	} `json:"urls"`
 }
 
-// upload posts files as one multipart upload, streamed through a pipe.
-func (e *env) upload(user string, files ...string) (int, []byte) {
-	e.t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		for _, f := range files {
-			part, err := mw.CreateFormFile("file", filepath.Base(f))
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			fh, err := os.Open(f)
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			_, err = io.Copy(part, fh)
-			fh.Close()
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-		}
-		pw.CloseWithError(mw.Close())
-	}()
-	resp, err := http.Post(e.srv.URL+"/api/v1/users/"+user+"/assets", mw.FormDataContentType(), pr)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
-}
-
-func (e *env) ingest(files ...string) asset {
-	e.t.Helper()
-	status, body := e.upload("alice", files...)
-	if status != http.StatusCreated {
-		e.t.Fatalf("upload %v: %d %s", files, status, body)
-	}
-	var a asset
-	if err := json.Unmarshal(body, &a); err != nil {
-		e.t.Fatalf("upload answer: %v: %s", err, body)
-	}
-	return a
-}
-
-func (e *env) get(path string, hdr ...string) (*http.Response, []byte) {
-	e.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp, b
-}
-
 // download fetches path into a temporary file and returns its name.
-func (e *env) download(path string) string {
-	e.t.Helper()
-	resp, b := e.get(path)
+func download(t *testing.T, e *jitserver.Env, path string) string {
+	t.Helper()
+	resp, b := e.Get(t, path)
 	if resp.StatusCode != http.StatusOK {
-		e.t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
 	}
 	if resp.ContentLength != int64(len(b)) {
-		e.t.Fatalf("GET %s: Content-Length %d, got %d bytes", path, resp.ContentLength, len(b))
+		t.Fatalf("GET %s: Content-Length %d, got %d bytes", path, resp.ContentLength, len(b))
 	}
-	f := filepath.Join(e.t.TempDir(), "out.mp4")
-	if err := os.WriteFile(f, b, 0o644); err != nil {
-		e.t.Fatal(err)
-	}
-	return f
-}
-
-// concatPackets is the per-stream packet MD5s of files in order.
-func concatPackets(t *testing.T, files []string) map[int][]string {
-	all := map[int][]string{}
-	for _, f := range files {
-		for s, md5s := range probe.PacketMD5s(t, f) {
-			all[s] = append(all[s], md5s...)
-		}
-	}
-	return all
-}
-
-func comparePackets(t *testing.T, what string, got, want map[int][]string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: %d streams, want %d", what, len(got), len(want))
-	}
-	for s, w := range want {
-		g := got[s]
-		if len(g) != len(w) {
-			t.Errorf("%s: stream %d has %d packets, want %d", what, s, len(g), len(w))
-			continue
-		}
-		for i := range w {
-			if g[i] != w[i] {
-				t.Errorf("%s: stream %d packet %d differs (md5 %s, want %s)", what, s, i, g[i], w[i])
-				break
-			}
-		}
-	}
+	return mediatest.WriteTemp(t, b, "out.mp4")
 }
 
 func TestOutputsCarryEverySampleOfTheOriginals(t *testing.T) {
-	e := newEnv(t)
+	e := jitserver.New(t)
 	cases := []struct {
 		name  string
 		files []string
@@ -203,8 +75,7 @@ func TestOutputsCarryEverySampleOfTheOriginals(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e.t = t
-			a := e.ingest(tc.files...)
+			a := jitserver.Ingest[asset](t, e, tc.files...)
 			if len(a.URLs.Original) != len(tc.files) || a.URLs.Consolidated == "" || a.URLs.FMP4 == "" || !strings.Contains(a.URLs.Clip, "{start}") {
 				t.Fatalf("urls = %+v", a.URLs)
 			}
@@ -215,27 +86,27 @@ func TestOutputsCarryEverySampleOfTheOriginals(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				resp, got := e.get(a.URLs.Original[i])
+				resp, got := e.Get(t, a.URLs.Original[i])
 				if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
 					t.Errorf("original %d: status %d, %d bytes, identical=%v", i, resp.StatusCode, len(got), bytes.Equal(got, want))
 				}
 				wantDur += probe.Duration(t, f)
 			}
-			want := concatPackets(t, tc.files)
+			want := probe.ConcatMD5s(t, tc.files)
 			streams := len(probe.Streams(t, tc.files[0]))
 			for _, out := range []string{a.URLs.Consolidated, a.URLs.FMP4} {
 				// ffprobe reads it straight over HTTP.
-				url := e.srv.URL + out
+				url := e.URL + out
 				if got := len(probe.Streams(t, url)); got != streams {
 					t.Errorf("%s: ffprobe sees %d streams, want %d", out, got, streams)
 				}
-				comparePackets(t, out, probe.PacketMD5s(t, url), want)
+				probe.EqualStreams(t, out, probe.PacketMD5s(t, url), want)
 				if d := probe.Duration(t, url); math.Abs(d-wantDur) > 0.1 {
 					t.Errorf("%s: duration %.3f s, want %.3f s", out, d, wantDur)
 				}
 			}
 			// The consolidated file is progressive with moov first.
-			boxes, err := fixtures.TopLevelBoxes(e.download(a.URLs.Consolidated))
+			boxes, err := fixtures.TopLevelBoxes(download(t, e, a.URLs.Consolidated))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -251,10 +122,10 @@ func TestOutputsCarryEverySampleOfTheOriginals(t *testing.T) {
 }
 
 func TestRangesEqualSlicesOfTheFullResponse(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...)
 	for _, path := range []string{a.URLs.Consolidated, a.URLs.FMP4, a.URLs.Original[1], a.URLs.Consolidated + "?start=1.5&end=6"} {
-		resp, full := e.get(path)
+		resp, full := e.Get(t, path)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("GET %s: %d", path, resp.StatusCode)
 		}
@@ -273,20 +144,20 @@ func TestRangesEqualSlicesOfTheFullResponse(t *testing.T) {
 		}
 		spans = append(spans, span{0, 0}, span{n - 1, n - 1}, span{0, n - 1})
 		for _, s := range spans {
-			resp, got := e.get(path, "Range", fmt.Sprintf("bytes=%d-%d", s.lo, s.hi))
+			resp, got := e.Get(t, path, "Range", fmt.Sprintf("bytes=%d-%d", s.lo, s.hi))
 			if resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, full[s.lo:s.hi+1]) {
 				t.Errorf("%s bytes=%d-%d: status %d, equal=%v", path, s.lo, s.hi, resp.StatusCode, bytes.Equal(got, full[s.lo:s.hi+1]))
 			}
 		}
 		// Suffix and open ranges.
-		if resp, got := e.get(path, "Range", "bytes=-1000"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, full[n-1000:]) {
+		if resp, got := e.Get(t, path, "Range", "bytes=-1000"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, full[n-1000:]) {
 			t.Errorf("%s suffix range: status %d", path, resp.StatusCode)
 		}
-		if resp, got := e.get(path, "Range", fmt.Sprintf("bytes=%d-", n/2)); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, full[n/2:]) {
+		if resp, got := e.Get(t, path, "Range", fmt.Sprintf("bytes=%d-", n/2)); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(got, full[n/2:]) {
 			t.Errorf("%s open range: status %d", path, resp.StatusCode)
 		}
 		// Several ranges in one multipart/byteranges response.
-		resp, body := e.get(path, "Range", fmt.Sprintf("bytes=0-99,%d-%d,%d-", n/3, n/3+5000, n-10))
+		resp, body := e.Get(t, path, "Range", fmt.Sprintf("bytes=0-99,%d-%d,%d-", n/3, n/3+5000, n-10))
 		mt, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 		if resp.StatusCode != http.StatusPartialContent || mt != "multipart/byteranges" {
 			t.Fatalf("%s multi-range: %d %s", path, resp.StatusCode, mt)
@@ -307,30 +178,30 @@ func TestRangesEqualSlicesOfTheFullResponse(t *testing.T) {
 			}
 		}
 		// Conditionals.
-		if resp, _ := e.get(path, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
+		if resp, _ := e.Get(t, path, "If-None-Match", etag); resp.StatusCode != http.StatusNotModified {
 			t.Errorf("%s If-None-Match: %d, want 304", path, resp.StatusCode)
 		}
-		if resp, got := e.get(path, "Range", "bytes=0-9", "If-Range", `"other"`); resp.StatusCode != http.StatusOK || int64(len(got)) != n {
+		if resp, got := e.Get(t, path, "Range", "bytes=0-9", "If-Range", `"other"`); resp.StatusCode != http.StatusOK || int64(len(got)) != n {
 			t.Errorf("%s If-Range mismatch: %d, want 200 full", path, resp.StatusCode)
 		}
-		if resp, _ := e.get(path, "Range", "bytes=0-9", "If-Range", etag); resp.StatusCode != http.StatusPartialContent {
+		if resp, _ := e.Get(t, path, "Range", "bytes=0-9", "If-Range", etag); resp.StatusCode != http.StatusPartialContent {
 			t.Errorf("%s If-Range match: %d, want 206", path, resp.StatusCode)
 		}
-		if resp, _ := e.get(path, "Range", fmt.Sprintf("bytes=%d-", n+10)); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
+		if resp, _ := e.Get(t, path, "Range", fmt.Sprintf("bytes=%d-", n+10)); resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
 			t.Errorf("%s unsatisfiable range: %d, want 416", path, resp.StatusCode)
 		}
 	}
 }
 
 func TestClipsStartExactlyAndLastTheirLength(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...)
 	// The recording the chapters were cut from, decoded frame by frame.
 	source := decodedFrames(t, fixtures.ChaptersSource(t))
 	const fps = 30
 	for _, c := range []struct{ start, end float64 }{{0, 2}, {1.5, 4}, {2.2, 7.3}, {3.9, 4.6}} {
 		path := strings.NewReplacer("{start}", strconv.FormatFloat(c.start, 'f', -1, 64), "{end}", strconv.FormatFloat(c.end, 'f', -1, 64)).Replace(a.URLs.Clip)
-		url := e.srv.URL + path
+		url := e.URL + path
 		var video probe.Stream
 		for _, s := range probe.Streams(t, url) {
 			if s.CodecType == "video" {
@@ -363,25 +234,18 @@ func abs(n int) int { return max(n, -n) }
 // returns the MD5 of every frame shown, in presentation order.
 func decodedFrames(t *testing.T, src string) []string {
 	t.Helper()
-	out, err := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", src, "-map", "0:v:0", "-f", "framemd5", "-").Output()
+	out, _ := probe.Tool(t, "ffmpeg", "-nostdin", "-v", "error", "-i", src, "-map", "0:v:0", "-f", "framemd5", "-")
+	frames, err := probe.ParseFrameMD5([]byte(out))
 	if err != nil {
 		t.Fatalf("ffmpeg framemd5 of %s: %v", src, err)
 	}
-	var md5s []string
-	for _, line := range strings.Split(string(out), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Split(line, ",")
-		md5s = append(md5s, strings.TrimSpace(f[len(f)-1]))
-	}
-	return md5s
+	return probe.MD5s(frames)
 }
 
 func TestBadInputGetsClearErrorsAndLosesNothing(t *testing.T) {
-	e := newEnv(t)
-	good := e.ingest(fixtures.H264AAC(t))
-	before, err := e.st.List(context.Background(), "users/alice/")
+	e := jitserver.New(t)
+	good := jitserver.Ingest[asset](t, e, fixtures.H264AAC(t))
+	before, err := e.Store.List(context.Background(), "users/alice/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,13 +268,11 @@ func TestBadInputGetsClearErrorsAndLosesNothing(t *testing.T) {
 	}
 	for _, u := range uploads {
 		t.Run(u.name, func(t *testing.T) {
-			e.t = t
-			status, body := e.upload(u.user, u.files...)
+			status, body := e.Upload(t, u.user, u.files...)
 			checkJSONError(t, status, body, u.status)
 		})
 	}
-	e.t = t
-	after, err := e.st.List(context.Background(), "users/alice/")
+	after, err := e.Store.List(context.Background(), "users/alice/")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,14 +298,12 @@ func TestBadInputGetsClearErrorsAndLosesNothing(t *testing.T) {
 	}
 	for _, g := range gets {
 		t.Run(g.name, func(t *testing.T) {
-			e.t = t
-			resp, body := e.get(g.path, g.hdr...)
+			resp, body := e.Get(t, g.path, g.hdr...)
 			checkJSONError(t, resp.StatusCode, body, g.status)
 		})
 	}
-	e.t = t
 	// The server goes on serving the good asset.
-	if resp, _ := e.get(good.URLs.Consolidated); resp.StatusCode != http.StatusOK {
+	if resp, _ := e.Get(t, good.URLs.Consolidated); resp.StatusCode != http.StatusOK {
 		t.Errorf("good asset after bad input: %d", resp.StatusCode)
 	}
 }
@@ -464,8 +324,8 @@ func checkJSONError(t *testing.T, status int, body []byte, want int) {
 }
 
 func TestListingAndMetadata(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...)
 	if a.ID != "GX010042" || len(a.Chapters) != 2 || a.Segments < 2 || a.Duration < 7 {
 		t.Errorf("asset = %+v", a)
 	}
@@ -477,7 +337,7 @@ func TestListingAndMetadata(t *testing.T) {
 		!slices.Contains(codecs, "audio:mp4a.40.2") {
 		t.Errorf("tracks = %v", codecs)
 	}
-	resp, body := e.get("/files/alice/", "Accept", "application/json")
+	resp, body := e.Get(t, "/files/alice/", "Accept", "application/json")
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("listing: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -490,7 +350,7 @@ func TestListingAndMetadata(t *testing.T) {
 	kinds := map[string]outputs.Kind{}
 	for _, f := range listing.Files {
 		kinds[f.Name] = f.Kind
-		resp, _ := e.get(f.URL)
+		resp, _ := e.Get(t, f.URL)
 		if resp.StatusCode != http.StatusOK || resp.ContentLength != f.Size {
 			t.Errorf("listed %s: GET %d, Content-Length %d, listed size %d", f.Name, resp.StatusCode, resp.ContentLength, f.Size)
 		}
@@ -504,37 +364,37 @@ func TestListingAndMetadata(t *testing.T) {
 			t.Errorf("listing: %s has kind %q, want %q (all: %v)", n, kinds[n], k, kinds)
 		}
 	}
-	resp, body = e.get("/files/alice/", "Accept", "text/html")
+	resp, body = e.Get(t, "/files/alice/", "Accept", "text/html")
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), "GX020042.MP4") {
 		t.Errorf("HTML listing: %s", resp.Header.Get("Content-Type"))
 	}
 	// A second upload of the same recording gets a new id.
-	if b := e.ingest(fixtures.TwoChapters(t)...); b.ID == a.ID {
+	if b := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...); b.ID == a.ID {
 		t.Errorf("second ingest reused id %s", b.ID)
 	}
 	// Deleting removes it from the listing and the store.
-	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+"/api/v1/users/alice/assets/"+a.ID, nil)
+	req, _ := http.NewRequest(http.MethodDelete, e.URL+"/api/v1/users/alice/assets/"+a.ID, nil)
 	dr, err := http.DefaultClient.Do(req)
 	if err != nil || dr.StatusCode != http.StatusNoContent {
 		t.Fatalf("DELETE: %v %v", err, dr)
 	}
-	if resp, _ := e.get(a.URLs.Consolidated); resp.StatusCode != http.StatusNotFound {
+	if resp, _ := e.Get(t, a.URLs.Consolidated); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("deleted asset still served: %d", resp.StatusCode)
 	}
-	if objs, _ := e.st.List(context.Background(), "users/alice/assets/"+a.ID+"/"); len(objs) != 1 || !strings.HasSuffix(objs[0].Key, "/deleted") {
+	if objs, _ := e.Store.List(context.Background(), "users/alice/assets/"+a.ID+"/"); len(objs) != 1 || !strings.HasSuffix(objs[0].Key, "/deleted") {
 		t.Errorf("deleted asset left %v, want only its tombstone", objs)
 	}
 	// Its id is never reused, so cached URLs never change meaning.
-	if c := e.ingest(fixtures.TwoChapters(t)...); c.ID == a.ID {
+	if c := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...); c.ID == a.ID {
 		t.Errorf("id %s of a deleted asset was reused", a.ID)
 	}
 }
 
 func TestChromiumPlaysAndSeeksTheConsolidatedFile(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[asset](t, e, fixtures.TwoChapters(t)...)
 	ctx := browser.New(t)
-	got := browser.PlayAndSeek(t, ctx, e.srv.URL+a.URLs.Consolidated)
+	got := browser.PlayAndSeek(t, ctx, e.URL+a.URLs.Consolidated)
 	if math.Abs(got-a.Duration) > 0.1 {
 		t.Errorf("browser reports duration %.3f s, want %.3f s", got, a.Duration)
 	}

@@ -33,11 +33,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		if tsPath, ok := strings.CutPrefix(rest, "ts/"); ok {
 			return h.hlsTS(ctx, a, tsPath)
 		}
-		track, file, ok := strings.Cut(rest, "/")
-		if !ok {
-			break
-		}
-		t, err := trackByName(a.ix, track)
+		t, file, err := trackFile(a.ix, path, rest)
 		if err != nil {
 			return nil, err
 		}
@@ -56,17 +52,13 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		if r, ok := strings.CutPrefix(rest, "trick/"); ok {
 			trick, rest = true, r
 		}
-		track, file, ok := strings.Cut(rest, "/")
-		if !ok {
-			break
-		}
-		t, err := trackByName(a.ix, track)
+		t, file, err := trackFile(a.ix, path, rest)
 		if err != nil {
 			return nil, err
 		}
 		if trick {
 			if t.Kind != media.KindVideo {
-				return nil, notFound("no trick-mode stream for %s track %s", t.Kind, track)
+				return nil, notFound("no trick-mode stream for %s track %s", t.Kind, trackName(t))
 			}
 			t = a.keyframes(t)
 		}
@@ -74,7 +66,21 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 	case "smooth":
 		return h.smooth(a, rest)
 	}
-	return nil, notFound("%q names no stream resource", path)
+	return nil, noResource(path)
+}
+
+// noResource is the error for a path that names nothing a stream has.
+func noResource(path string) error { return notFound("%q names no stream resource", path) }
+
+// trackFile splits rest, the part of path after the format, into a track
+// name and a file name ("v1/0.m4s") and finds the track.
+func trackFile(ix *media.Index, path, rest string) (*media.Track, string, error) {
+	track, file, ok := strings.Cut(rest, "/")
+	if !ok {
+		return nil, "", noResource(path)
+	}
+	t, err := trackByName(ix, track)
+	return t, file, err
 }
 
 // trackByName finds the track named like "v1" or "a2".

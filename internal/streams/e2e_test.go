@@ -1,8 +1,6 @@
 package streams_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/xml"
 	"fmt"
@@ -17,31 +15,17 @@ import (
 
 	"github.com/jitstream/jitstream/internal/testutil/browser"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/jitserver"
 	"github.com/jitstream/jitstream/internal/testutil/players"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
 
-// ffmpegLines runs ffmpeg on a URL and returns framemd5 hashes (the last
-// field of each line); it fails the test on any error output.
+// ffmpegHashes runs ffmpeg args -f framemd5 on a URL or file and returns
+// the hashes (the last field of each line); it fails the test on any error
+// output.
 func ffmpegHashes(t *testing.T, args ...string) []string {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-v", "error"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("ffmpeg %v: %v\n%s", args, err, stderr.String())
-	}
-	var out []string
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Split(line, ",")
-		out = append(out, strings.TrimSpace(f[5]))
-	}
-	return out
+	return probe.MD5s(probe.FrameMD5(t, args...))
 }
 
 // originalHashes hashes the chapters' packets of one stream type (copy) or
@@ -69,7 +53,7 @@ func sameHashes(t *testing.T, what string, got, want []string) {
 }
 
 func TestFFmpegReadsEveryFormatWithTheOriginalPackets(t *testing.T) {
-	e := newEnv(t)
+	e := jitserver.New(t)
 	for _, tc := range []struct {
 		name  string
 		files []string
@@ -78,10 +62,10 @@ func TestFFmpegReadsEveryFormatWithTheOriginalPackets(t *testing.T) {
 		{"h265", []string{fixtures.H265AAC(t)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			a := e.ingest(t, tc.files...)
-			base := e.srv.URL
-			copyV := []string{"-map", "0:v:0", "-c", "copy", "-f", "framemd5", "-"}
-			copyA := []string{"-map", "0:a:0", "-c", "copy", "-f", "framemd5", "-"}
+			a := jitserver.Ingest[assetURLs](t, e, tc.files...)
+			base := e.URL
+			copyV := []string{"-map", "0:v:0", "-c", "copy"}
+			copyA := []string{"-map", "0:a:0", "-c", "copy"}
 			wantV := originalHashes(t, tc.files, copyV...)
 			wantA := originalHashes(t, tc.files, copyA...)
 			// HLS fMP4 and DASH carry the stored samples unchanged.
@@ -91,10 +75,10 @@ func TestFFmpegReadsEveryFormatWithTheOriginalPackets(t *testing.T) {
 			}
 			// MPEG-TS carries Annex B video and ADTS audio: compare decoded
 			// video frames and the AAC frames.
-			decV := []string{"-map", "0:v:0", "-f", "framemd5", "-"}
+			decV := []string{"-map", "0:v:0"}
 			sameHashes(t, "TS video frames", ffmpegHashes(t, append([]string{"-i", base + a.URLs.HLSTS}, decV...)...),
 				originalHashes(t, tc.files, decV...))
-			adts := []string{"-map", "0:a:0", "-c", "copy", "-bsf:a", "aac_adtstoasc", "-f", "framemd5", "-"}
+			adts := []string{"-map", "0:a:0", "-c", "copy", "-bsf:a", "aac_adtstoasc"}
 			sameHashes(t, "TS audio", ffmpegHashes(t, append([]string{"-i", base + a.URLs.HLSTS}, adts...)...), wantA)
 		})
 	}
@@ -161,13 +145,13 @@ func mpdTimes(t *testing.T, body []byte) []float64 {
 }
 
 func TestSegmentBoundariesAgreeAcrossFormats(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.TwoChapters(t)...)
 	root := strings.TrimSuffix(a.URLs.HLS, "master.m3u8")
-	_, fmp4 := e.get(t, root+"v1/index.m3u8")
-	_, tsList := e.get(t, root+"ts/index.m3u8")
-	_, mpd := e.get(t, a.URLs.DASH)
-	_, sm := e.get(t, a.URLs.Smooth)
+	_, fmp4 := e.Get(t, root+"v1/index.m3u8")
+	_, tsList := e.Get(t, root+"ts/index.m3u8")
+	_, mpd := e.Get(t, a.URLs.DASH)
+	_, sm := e.Get(t, a.URLs.Smooth)
 	lists := map[string][]float64{
 		"hls fmp4": playlistTimes(fmp4),
 		"hls ts":   playlistTimes(tsList),
@@ -204,20 +188,20 @@ func keyframeFirst(t *testing.T, file string) bool {
 }
 
 func TestIFramePlaylistRangesStartAtKeyframes(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.TwoChapters(t)...)
 	root := strings.TrimSuffix(a.URLs.HLS, "master.m3u8")
 	for _, tc := range []struct{ playlist, dir, init string }{
 		{root + "ts/iframes.m3u8", root + "ts/", ""},
 		{root + "v1/iframes.m3u8", root + "v1/", root + "v1/init.mp4"},
 	} {
-		resp, body := e.get(t, tc.playlist)
+		resp, body := e.Get(t, tc.playlist)
 		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "#EXT-X-I-FRAMES-ONLY") {
 			t.Fatalf("%s: %d\n%s", tc.playlist, resp.StatusCode, body)
 		}
 		var init []byte
 		if tc.init != "" {
-			_, init = e.get(t, tc.init)
+			_, init = e.Get(t, tc.init)
 		}
 		n := 0
 		var rng string
@@ -233,7 +217,7 @@ func TestIFramePlaylistRangesStartAtKeyframes(t *testing.T) {
 			if _, err := fmt.Sscanf(rng, "%d@%d", &length, &off); err != nil {
 				t.Fatalf("byte range %q: %v", rng, err)
 			}
-			resp, part := e.get(t, tc.dir+line, "Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+			resp, part := e.Get(t, tc.dir+line, "Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
 			if resp.StatusCode != http.StatusPartialContent || int64(len(part)) != length {
 				t.Fatalf("%s %s: %d, %d bytes", line, rng, resp.StatusCode, len(part))
 			}
@@ -252,28 +236,28 @@ func TestIFramePlaylistRangesStartAtKeyframes(t *testing.T) {
 }
 
 func TestClipsWorkInEveryFormat(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.TwoChapters(t)...)
 	clip := func(u string) string { return strings.Replace(u, "/"+a.ID+"/", "/"+a.ID+",1.5-6/", 1) }
 	for _, u := range []string{a.URLs.HLS, a.URLs.HLSTS, a.URLs.DASH} {
-		d := probe.Duration(t, e.srv.URL+clip(u))
+		d := probe.Duration(t, e.URL+clip(u))
 		// Adaptive clips start at the keyframe at or before start (1 s).
 		if d < 4.4 || d > 5.1 {
 			t.Errorf("%s: clip lasts %.3f s, want 4.5 to 5", clip(u), d)
 		}
-		ffmpegHashes(t, "-i", e.srv.URL+clip(u), "-map", "0", "-c", "copy", "-f", "framemd5", "-")
+		ffmpegHashes(t, "-i", e.URL+clip(u), "-map", "0", "-c", "copy")
 	}
-	resp, sm := e.get(t, clip(a.URLs.Smooth))
+	resp, sm := e.Get(t, clip(a.URLs.Smooth))
 	if resp.StatusCode != http.StatusOK || len(smoothChunks(t, sm)["video"]) < 1 {
 		t.Errorf("smooth clip: %d", resp.StatusCode)
 	}
 }
 
 func TestHEVCIsOfferedWhereTheFormatAllows(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.H265AAC(t))
-	_, master := e.get(t, a.URLs.HLS)
-	_, mpd := e.get(t, a.URLs.DASH)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.H265AAC(t))
+	_, master := e.Get(t, a.URLs.HLS)
+	_, mpd := e.Get(t, a.URLs.DASH)
 	if !strings.Contains(string(master), "hvc1.") || !strings.Contains(string(mpd), "hvc1.") {
 		t.Errorf("HEVC codecs missing:\n%s\n%s", master, mpd)
 	}
@@ -281,8 +265,8 @@ func TestHEVCIsOfferedWhereTheFormatAllows(t *testing.T) {
 }
 
 func TestBrowserPlayersPlayEveryFormat(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.TwoChapters(t)...)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.TwoChapters(t)...)
 	ctx := browser.New(t)
 	for _, tc := range []struct {
 		name string
@@ -295,7 +279,7 @@ func TestBrowserPlayersPlayEveryFormat(t *testing.T) {
 		{"dash.js Smooth", players.PlaySmooth, a.URLs.Smooth},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := tc.play(t, ctx, e.srv.URL+tc.url)
+			r := tc.play(t, ctx, e.URL+tc.url)
 			if math.Abs(r.Duration-a.Duration) > 0.2 || r.Frames == 0 || r.SeekedTo < a.Duration/2-0.6 {
 				t.Errorf("%s: %+v (asset lasts %.3f s)", tc.name, r, a.Duration)
 			}

@@ -1,44 +1,18 @@
 package streams_test
 
 import (
-	"context"
 	"encoding/json"
 	"encoding/xml"
-	"io"
-	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/jitstream/jitstream/internal/library"
-	"github.com/jitstream/jitstream/internal/outputs"
-	"github.com/jitstream/jitstream/internal/server"
-	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
-type env struct {
-	srv *httptest.Server
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	st, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	lib := library.New(st, library.Options{})
-	if err := lib.AddUser(context.Background(), "alice"); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(server.New(outputs.New(lib, 0), server.Options{}))
-	t.Cleanup(srv.Close)
-	return &env{srv: srv}
-}
-
+// assetURLs is the part of the API's asset JSON the tests read.
 type assetURLs struct {
 	ID       string  `json:"id"`
 	Duration float64 `json:"duration"`
@@ -52,59 +26,6 @@ type assetURLs struct {
 	} `json:"urls"`
 }
 
-func (e *env) ingest(t *testing.T, files ...string) assetURLs {
-	t.Helper()
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	go func() {
-		for _, f := range files {
-			part, _ := mw.CreateFormFile("file", filepath.Base(f))
-			b, err := os.ReadFile(f)
-			if err != nil {
-				pw.CloseWithError(err)
-				return
-			}
-			part.Write(b)
-		}
-		pw.CloseWithError(mw.Close())
-	}()
-	resp, err := http.Post(e.srv.URL+"/api/v1/users/alice/assets", mw.FormDataContentType(), pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusCreated {
-		t.Fatalf("upload: %d %s", resp.StatusCode, body)
-	}
-	var a assetURLs
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
-func (e *env) get(t *testing.T, path string, hdr ...string) (*http.Response, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req) // no redirects followed
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
-}
-
 // smoothChunks parses a Smooth manifest into per-stream-type chunk times in
 // seconds.
 func smoothChunks(t *testing.T, manifest []byte) map[string][]float64 {
@@ -116,11 +37,7 @@ func smoothChunks(t *testing.T, manifest []byte) map[string][]float64 {
 			Quality   []struct {
 				Bitrate int64 `xml:"Bitrate,attr"`
 			} `xml:"QualityLevel"`
-			C []struct {
-				T *int64 `xml:"t,attr"`
-				D int64  `xml:"d,attr"`
-				R int    `xml:"r,attr"`
-			} `xml:"c"`
+			C []mediatest.SmoothChunk `xml:"c"`
 		} `xml:"StreamIndex"`
 	}
 	if err := xml.Unmarshal(manifest, &m); err != nil {
@@ -132,23 +49,16 @@ func smoothChunks(t *testing.T, manifest []byte) map[string][]float64 {
 		if ts == 0 {
 			ts = 10_000_000
 		}
-		var now int64
-		for _, c := range si.C {
-			if c.T != nil {
-				now = *c.T
-			}
-			for range max(c.R, 1) {
-				out[si.Type] = append(out[si.Type], float64(now)/float64(ts))
-				now += c.D
-			}
-		}
+		mediatest.EachSmoothChunk(si.C, func(t, _ int64) {
+			out[si.Type] = append(out[si.Type], float64(t)/float64(ts))
+		})
 	}
 	return out
 }
 
-func checkJSON404(t *testing.T, e *env, path string) {
+func checkJSON404(t *testing.T, e *jitserver.Env, path string) {
 	t.Helper()
-	resp, body := e.get(t, path)
+	resp, body := e.Get(t, path)
 	var j struct{ Error, Detail string }
 	if resp.StatusCode != http.StatusNotFound || json.Unmarshal(body, &j) != nil || j.Error == "" {
 		t.Errorf("GET %s: %d %q, want 404 with a JSON reason", path, resp.StatusCode, body)
@@ -156,9 +66,9 @@ func checkJSON404(t *testing.T, e *env, path string) {
 }
 
 func TestSmoothServesFragmentsAndRejectsUnknownOnes(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.TwoChapters(t)...)
-	resp, manifest := e.get(t, a.URLs.Smooth)
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.TwoChapters(t)...)
+	resp, manifest := e.Get(t, a.URLs.Smooth)
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/vnd.ms-sstr+xml" {
 		t.Fatalf("manifest: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -173,8 +83,8 @@ func TestSmoothServesFragmentsAndRejectsUnknownOnes(t *testing.T) {
 }
 
 func TestUnknownStreamResourcesAre404(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.H264AAC(t))
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.H264AAC(t))
 	root := strings.TrimSuffix(a.URLs.DASH, "dash/manifest.mpd")
 	for _, p := range []string{
 		"hls/v1/999.m4s", "hls/v1/-1.m4s", "hls/v1/01.m4s", "hls/v1/x.m4s", "hls/v9/0.m4s", "hls/a1/0.m4s",
@@ -185,17 +95,17 @@ func TestUnknownStreamResourcesAre404(t *testing.T) {
 	checkJSON404(t, e, "/streams/alice/NOPE/hls/master.m3u8")
 	checkJSON404(t, e, "/streams/mallory/"+a.ID+"/hls/master.m3u8")
 	checkJSON404(t, e, "/streams/alice/"+a.ID+",500-600/hls/master.m3u8")
-	if resp, _ := e.get(t, "/streams/alice/"+a.ID+",4-2/hls/master.m3u8"); resp.StatusCode != http.StatusBadRequest {
+	if resp, _ := e.Get(t, "/streams/alice/"+a.ID+",4-2/hls/master.m3u8"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("clip ending before it starts: %d, want 400", resp.StatusCode)
 	}
 }
 
 func TestSegmentsAreCacheable(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.H264AAC(t))
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.H264AAC(t))
 	root := strings.TrimSuffix(a.URLs.DASH, "dash/manifest.mpd")
 	for _, p := range []string{"hls/v1/init.mp4", "hls/v1/0.m4s", "hls/a2/1.m4s", "dash/v1/0.m4s"} {
-		resp, full := e.get(t, root+p, "Origin", "http://player.example")
+		resp, full := e.Get(t, root+p, "Origin", "http://player.example")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d", p, resp.StatusCode)
 		}
@@ -205,23 +115,23 @@ func TestSegmentsAreCacheable(t *testing.T) {
 			t.Errorf("%s: headers %v", p, h)
 		}
 		// The same URL gives the same bytes, and byte ranges work.
-		_, again := e.get(t, root+p)
+		_, again := e.Get(t, root+p)
 		if string(again) != string(full) {
 			t.Errorf("%s: two requests gave different bytes", p)
 		}
-		resp, part := e.get(t, root+p, "Range", "bytes=10-99")
+		resp, part := e.Get(t, root+p, "Range", "bytes=10-99")
 		if resp.StatusCode != http.StatusPartialContent || string(part) != string(full[10:100]) {
 			t.Errorf("%s: range: %d", p, resp.StatusCode)
 		}
-		if resp, _ := e.get(t, root+p, "If-None-Match", h.Get("ETag")); resp.StatusCode != http.StatusNotModified {
+		if resp, _ := e.Get(t, root+p, "If-None-Match", h.Get("ETag")); resp.StatusCode != http.StatusNotModified {
 			t.Errorf("%s: If-None-Match: %d", p, resp.StatusCode)
 		}
 	}
 }
 
 func TestPlayPicksADelivery(t *testing.T) {
-	e := newEnv(t)
-	a := e.ingest(t, fixtures.H264AAC(t))
+	e := jitserver.New(t)
+	a := jitserver.Ingest[assetURLs](t, e, fixtures.H264AAC(t))
 	for _, tc := range []struct {
 		query, accept, ua, want string
 	}{
@@ -231,7 +141,7 @@ func TestPlayPicksADelivery(t *testing.T) {
 		{"?format=smooth", "application/dash+xml", "", a.URLs.Smooth},
 		{"?format=hls_ts", "", "", a.URLs.HLSTS},
 	} {
-		resp, _ := e.get(t, a.URLs.Play+tc.query, "Accept", tc.accept, "User-Agent", tc.ua)
+		resp, _ := e.Get(t, a.URLs.Play+tc.query, "Accept", tc.accept, "User-Agent", tc.ua)
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != tc.want {
 			t.Errorf("play%s Accept %q UA %q: %d -> %q, want %q", tc.query, tc.accept, tc.ua, resp.StatusCode, resp.Header.Get("Location"), tc.want)
 		}

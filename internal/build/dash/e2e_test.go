@@ -1,13 +1,10 @@
 package dash
 
 import (
-	"bufio"
-	"bytes"
-	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
 
@@ -25,17 +22,17 @@ import (
 func TestEndToEnd(t *testing.T) {
 	probe.RequireTools(t)
 	for _, fc := range fixtureCases {
-		t.Run(fc.name, func(t *testing.T) {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			chapters := fc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			chapters := fc.Chapters(t)
+			ix := mediatest.Index(t, chapters...)
 			segs := ix.Segments(0)
 			dir := t.TempDir()
 			writeDASH(t, ix, segs, dir)
-			url := serve(t, dir) + "/dash/manifest.mpd"
-			requireClean(t, url)
+			url := mediatest.Serve(t, dir) + "/dash/manifest.mpd"
+			probe.RequireClean(t, url)
 
-			want := originalMD5s(t, chapters)
+			want := mediatest.OriginalMD5s(t, chapters)
 			v := ix.Video()
 			var keys []string
 			for i, md5 := range want[int(v.ID-1)] {
@@ -48,7 +45,7 @@ func TestEndToEnd(t *testing.T) {
 			for st := range probe.Streams(t, url) {
 				got[st] = streamMD5s(t, url, st)
 			}
-			matchStreams(t, got, want)
+			probe.MatchStreams(t, got, want)
 		})
 	}
 }
@@ -57,25 +54,5 @@ func TestEndToEnd(t *testing.T) {
 // ffmpeg with stream copy (framemd5), failing on any error message.
 func streamMD5s(tb testing.TB, url string, st int) []string {
 	tb.Helper()
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0:"+strconv.Itoa(st),
-		"-c", "copy", "-f", "framemd5", "-")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		tb.Fatalf("ffmpeg reading stream %d of %s: %v\n%s", st, url, err, stderr.String())
-	}
-	var md5s []string
-	sc := bufio.NewScanner(&stdout)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Split(line, ",")
-		if len(f) < 6 {
-			tb.Fatalf("bad framemd5 line %q", line)
-		}
-		md5s = append(md5s, strings.TrimSpace(f[5]))
-	}
-	return md5s
+	return probe.MD5s(probe.FrameMD5(tb, "-i", url, "-map", "0:"+strconv.Itoa(st), "-c", "copy"))
 }

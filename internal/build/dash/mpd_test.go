@@ -12,9 +12,12 @@ import (
 	"time"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
 	"github.com/jitstream/jitstream/internal/build/hls"
 	"github.com/jitstream/jitstream/internal/build/trick"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/cmaftest"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
 // An MPD as the tests read it, independently of the writer's model.
@@ -141,7 +144,7 @@ func parseFrameRate(tb testing.TB, s string) float64 {
 func tfdts(tb testing.TB, ix *media.Index, t *media.Track, segs []media.Segment) (starts, durs []int64) {
 	tb.Helper()
 	for n := range segs {
-		f := mediaSegment(tb, ix, []*media.Track{t}, segs, n)
+		f := cmaftest.MediaSegment(tb, ix, []*media.Track{t}, segs, n)
 		box, err := mp4.DecodeBox(0, bytes.NewReader(f.Pieces[0].Data))
 		if err != nil {
 			tb.Fatal(err)
@@ -334,7 +337,7 @@ func maxSeg(segs []media.Segment) int64 {
 
 // synthTwoAudio is synth with a second audio track in French.
 func synthTwoAudio() *media.Index {
-	ix := synth(120, 30, 60, false)
+	ix := mediatest.Synth(120, 30, 60, false)
 	a := *ix.Tracks[1]
 	a.ID, a.Language = 3, "fra"
 	ix.Tracks = append(ix.Tracks, &a)
@@ -343,7 +346,7 @@ func synthTwoAudio() *media.Index {
 
 func TestMPD(t *testing.T) {
 	fixture := func(i int) func(testing.TB) *media.Index {
-		return func(tb testing.TB) *media.Index { return parseFiles(tb, fixtureCases[i].chapters(tb)...) }
+		return func(tb testing.TB) *media.Index { return mediatest.Index(tb, fixtureCases[i].Chapters(tb)...) }
 	}
 	cases := []struct {
 		name string
@@ -361,10 +364,10 @@ func TestMPD(t *testing.T) {
 			Profiles: ProfileLive + "," + ProfileCMAF, MinBufferTime: 1500 * time.Millisecond, BaseURL: "https://cdn.example/a/",
 			Initialization: "$RepresentationID$-init.mp4", Media: "$RepresentationID$-$Number%05d$.m4s", TrickPrefix: "tm-",
 		}, false},
-		{"synthetic 60 min", func(testing.TB) *media.Index { return synth(3600, 30, 60, false) }, Options{}, true},
-		{"synthetic GOP 4 s", func(testing.TB) *media.Index { return synth(300, 30, 120, false) }, Options{}, true},
-		{"synthetic video only", func(testing.TB) *media.Index { return synth(60, 30, 60, true) }, Options{}, true},
-		{"synthetic audio only", func(testing.TB) *media.Index { return synthAudioOnly(60) }, Options{}, true},
+		{"synthetic 60 min", func(testing.TB) *media.Index { return mediatest.Synth(3600, 30, 60, false) }, Options{}, true},
+		{"synthetic GOP 4 s", func(testing.TB) *media.Index { return mediatest.Synth(300, 30, 120, false) }, Options{}, true},
+		{"synthetic video only", func(testing.TB) *media.Index { return mediatest.Synth(60, 30, 60, true) }, Options{}, true},
+		{"synthetic audio only", func(testing.TB) *media.Index { return mediatest.SynthAudioOnly(60) }, Options{}, true},
 		{"synthetic two audio languages", func(testing.TB) *media.Index { return synthTwoAudio() }, Options{}, false},
 	}
 	for _, c := range cases {
@@ -386,7 +389,7 @@ func TestMPD(t *testing.T) {
 // TestMPDCompression checks that runs of equal segment durations are
 // written as one S with @r, and @t only where needed.
 func TestMPDCompression(t *testing.T) {
-	ix := synth(3600, 30, 60, false)
+	ix := mediatest.Synth(3600, 30, 60, false)
 	b, err := MPD(ix, ix.Segments(0), Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +423,7 @@ func TestMPDErrors(t *testing.T) {
 	}
 	// An audio track with a gap: one 12-second sample leaves segments
 	// without audio in the middle, which $Number$ cannot address.
-	ix := synth(60, 30, 60, false)
+	ix := mediatest.Synth(60, 30, 60, false)
 	a := ix.Tracks[1]
 	a.Samples.Dur[100] = 48000 * 12
 	a.Samples.Derive()
@@ -436,7 +439,7 @@ func TestMPDErrors(t *testing.T) {
 // TestMPDShortAudio checks that audio ending before the last segment is
 // left out of its timeline there rather than failing.
 func TestMPDShortAudio(t *testing.T) {
-	ix := synth(60, 30, 60, false)
+	ix := mediatest.Synth(60, 30, 60, false)
 	a := ix.Tracks[1]
 	n := a.Samples.Len() - 48000*5/1024 // drop the last 5 s of audio
 	s := &a.Samples
@@ -454,7 +457,7 @@ func TestMPDShortAudio(t *testing.T) {
 // BenchmarkMPD60min builds the MPD of a 60-minute recording (900 segments,
 // video, audio and trick mode).
 func BenchmarkMPD60min(b *testing.B) {
-	ix := synth(3600, 30, 60, false)
+	ix := mediatest.Synth(3600, 30, 60, false)
 	segs := ix.Segments(0)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -467,16 +470,10 @@ func BenchmarkMPD60min(b *testing.B) {
 // TestMPDUnalignedVideo checks a second video track whose key frames do not
 // start the segments: it is offered, but without trick mode.
 func TestMPDUnalignedVideo(t *testing.T) {
-	ix := synth(60, 30, 120, false)
-	v2 := *ix.Tracks[0]
-	v2.ID = 3
-	v2.Samples.Sync = slices.Clone(v2.Samples.Sync)
-	for i := range v2.Samples.Sync {
-		// Key frames every 8 s, 0.5 s into a segment: with 4 s segments,
-		// every other segment has none.
-		v2.Samples.Sync[i] = i%240 == 15
-	}
-	ix.Tracks = append(ix.Tracks, &v2)
+	ix := mediatest.Synth(60, 30, 120, false)
+	// Key frames every 8 s, 0.5 s into a segment: with 4 s segments, every
+	// other segment has none.
+	mediatest.AddUnalignedVideo(ix, 240)
 	segs := ix.Segments(0)
 	b, err := MPD(ix, segs, Options{})
 	if err != nil {

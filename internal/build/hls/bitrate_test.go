@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/cmaftest"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
 // TestBitrateEstimates checks the fMP4 overhead estimates against the media
@@ -16,11 +18,11 @@ func TestBitrateEstimates(t *testing.T) {
 		name string
 		ix   func(testing.TB) *media.Index
 	}{
-		{"h264 aac", fixtureIndex(fixtureCases[0].chapters)},
-		{"h265 aac", fixtureIndex(fixtureCases[1].chapters)},
-		{"two chapters", fixtureIndex(fixtureCases[2].chapters)},
-		{"synthetic 10 min", func(testing.TB) *media.Index { return synth(600, 30, 60, false) }},
-		{"synthetic 60 fps", func(testing.TB) *media.Index { return synth(120, 60, 60, false) }},
+		{"h264 aac", fixtureIndex(fixtureCases[0].Chapters)},
+		{"h265 aac", fixtureIndex(fixtureCases[1].Chapters)},
+		{"two chapters", fixtureIndex(fixtureCases[2].Chapters)},
+		{"synthetic 10 min", func(testing.TB) *media.Index { return mediatest.Synth(600, 30, 60, false) }},
+		{"synthetic 60 fps", func(testing.TB) *media.Index { return mediatest.Synth(120, 60, 60, false) }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -31,7 +33,7 @@ func TestBitrateEstimates(t *testing.T) {
 			actual := make([]int64, len(segs))
 			for _, tr := range ix.Tracks {
 				for n := range segs {
-					actual[n] += mediaSegment(t, ix, []*media.Track{tr}, segs, n).Size
+					actual[n] += cmaftest.MediaSegment(t, ix, []*media.Track{tr}, segs, n).Size
 				}
 			}
 			est := SegmentBytes(ix, ix.Tracks, segs, FMP4SampleOverhead, FMP4SegmentOverhead)
@@ -98,7 +100,7 @@ func TestPeakRate(t *testing.T) {
 // samples: contiguous spans from 0 to the track's end, consistent with
 // SegmentSpan.
 func TestSegmentSpans(t *testing.T) {
-	for _, ix := range []*media.Index{synth(600, 30, 60, false), synth(61, 60, 90, false), synthAudioOnly(30)} {
+	for _, ix := range []*media.Index{mediatest.Synth(600, 30, 60, false), mediatest.Synth(61, 60, 90, false), mediatest.SynthAudioOnly(30)} {
 		segs := ix.Segments(0)
 		for _, tr := range ix.Tracks {
 			spans := TrackSegments(ix, tr, segs)
@@ -122,7 +124,7 @@ func TestSegmentSpans(t *testing.T) {
 // segments that are not ix.Segments: gaps, overlaps, a segment past the
 // end.
 func TestSegmentSpansArbitrary(t *testing.T) {
-	ix := synth(20, 30, 30, false)
+	ix := mediatest.Synth(20, 30, 30, false)
 	ref := ix.Reference()
 	sec := int64(ref.Timescale)
 	end := ref.Duration()

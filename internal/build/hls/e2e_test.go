@@ -1,15 +1,14 @@
 package hls
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
 
@@ -19,20 +18,20 @@ import (
 func TestEndToEnd(t *testing.T) {
 	probe.RequireTools(t)
 	for _, fc := range fixtureCases {
-		t.Run(fc.name, func(t *testing.T) {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			chapters := fc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			chapters := fc.Chapters(t)
+			ix := mediatest.Index(t, chapters...)
 			segs := ix.Segments(0)
 			dir := t.TempDir()
 			writeHLS(t, ix, segs, dir)
-			base := serve(t, dir) + "/hls/"
-			requireClean(t, base+"master.m3u8")
-			matchStreams(t, probe.PacketMD5s(t, base+"master.m3u8"), originalMD5s(t, chapters))
+			base := mediatest.Serve(t, dir) + "/hls/"
+			probe.RequireClean(t, base+"master.m3u8")
+			probe.MatchStreams(t, probe.PacketMD5s(t, base+"master.m3u8"), mediatest.OriginalMD5s(t, chapters))
 			// Each media playlist on its own.
 			for _, tr := range ix.Tracks {
 				url := base + TrackName(tr) + "/index.m3u8"
-				requireClean(t, url)
+				probe.RequireClean(t, url)
 				if n := probe.PacketCounts(t, url)[0]; n != tr.Samples.Len() {
 					t.Errorf("%s: %d packets, want %d", url, n, tr.Samples.Len())
 				}
@@ -48,10 +47,10 @@ func TestEndToEnd(t *testing.T) {
 func TestTSEndToEnd(t *testing.T) {
 	probe.RequireTools(t)
 	for _, fc := range fixtureCases[:2] {
-		t.Run(fc.name, func(t *testing.T) {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			src := fc.chapters(t)[0]
-			ix := parseFiles(t, src)
+			src := fc.Chapters(t)[0]
+			ix := mediatest.Index(t, src)
 			segs := ix.Segments(0)
 			ref := ix.Reference()
 			dir := t.TempDir()
@@ -72,10 +71,10 @@ func TestTSEndToEnd(t *testing.T) {
 			if files, _ := filepath.Glob(filepath.Join(tsDir, "*.ts")); len(files) != len(segs) {
 				t.Fatalf("ffmpeg cut %d TS segments, want %d", len(files), len(segs))
 			}
-			writeFile(t, dir, "hls/ts/master.m3u8", TSMaster(ix, segs, TSMasterOptions{NoIFrames: true}))
-			writeFile(t, dir, "hls/ts/index.m3u8", Media(segs, ref.Timescale, MediaOptions{Format: TS}))
-			url := serve(t, dir) + "/hls/ts/master.m3u8"
-			requireClean(t, url)
+			mediatest.WriteFile(t, dir, "hls/ts/master.m3u8", TSMaster(ix, segs, TSMasterOptions{NoIFrames: true}))
+			mediatest.WriteFile(t, dir, "hls/ts/index.m3u8", Media(segs, ref.Timescale, MediaOptions{Format: TS}))
+			url := mediatest.Serve(t, dir) + "/hls/ts/master.m3u8"
+			probe.RequireClean(t, url)
 			got, want := probe.PacketCounts(t, url), probe.PacketCounts(t, src)
 			for st, n := range want {
 				if got[st] != n {
@@ -83,40 +82,5 @@ func TestTSEndToEnd(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// requireClean fails unless ffmpeg demuxes every packet of url without
-// reporting an error.
-func requireClean(tb testing.TB, url string) {
-	tb.Helper()
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", url, "-map", "0", "-c", "copy", "-f", "null", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		tb.Errorf("ffmpeg reading %s: %v\n%s", url, err, stderr.String())
-	}
-}
-
-// matchStreams checks that the streams of got carry the packets of the
-// streams of want, in any stream order (ffmpeg's HLS demuxer lists
-// rendition streams before variant streams).
-func matchStreams(tb testing.TB, got, want map[int][]string) {
-	tb.Helper()
-	if len(got) != len(want) {
-		tb.Errorf("%d streams, want %d", len(got), len(want))
-	}
-	used := map[int]bool{}
-	for ws, w := range want {
-		found := false
-		for gs, g := range got {
-			if !used[gs] && slices.Equal(g, w) {
-				used[gs], found = true, true
-				break
-			}
-		}
-		if !found {
-			tb.Errorf("no stream carries the %d packets of original stream %d", len(w), ws)
-		}
 	}
 }

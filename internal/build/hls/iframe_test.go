@@ -9,7 +9,10 @@ import (
 	"testing"
 
 	"github.com/Eyevinn/mp4ff/mp4"
+
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/cmaftest"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
 // TestFMP4IFrames checks the I-frame byte ranges against the media segments
@@ -18,8 +21,8 @@ import (
 // the original key frame; and the I-frame playlist lists them.
 func TestFMP4IFrames(t *testing.T) {
 	for _, fc := range fixtureCases {
-		t.Run(fc.name, func(t *testing.T) {
-			ix := parseFiles(t, fc.chapters(t)...)
+		t.Run(fc.Name, func(t *testing.T) {
+			ix := mediatest.Index(t, fc.Chapters(t)...)
 			segs := ix.Segments(0)
 			v := ix.Video()
 			frames, err := FMP4IFrames(ix, v, segs)
@@ -31,7 +34,7 @@ func TestFMP4IFrames(t *testing.T) {
 			}
 			spans := TrackSegments(ix, v, segs)
 			for n, f := range frames {
-				data := materialize(t, mediaSegment(t, ix, []*media.Track{v}, segs, n))
+				data := mediatest.Materialize(t, cmaftest.MediaSegment(t, ix, []*media.Track{v}, segs, n))
 				box, err := mp4.DecodeBox(0, bytes.NewReader(data))
 				if err != nil {
 					t.Fatal(err)
@@ -115,7 +118,7 @@ func TestIFramesTS(t *testing.T) {
 }
 
 func TestFMP4IFrameRangeErrors(t *testing.T) {
-	ix := synth(20, 30, 60, false)
+	ix := mediatest.Synth(20, 30, 60, false)
 	v := ix.Video()
 	frame := int64(v.Samples.Dur[0])
 	if _, err := FMP4IFrameRange(ix, v, media.Segment{Start: 0, End: 60 * frame}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
 var (
@@ -193,7 +194,7 @@ func checkMaster(t *testing.T, b []byte, ix *media.Index, segs []media.Segment, 
 
 // synthTwoAudio is synth with a second audio track in French.
 func synthTwoAudio() *media.Index {
-	ix := synth(120, 30, 60, false)
+	ix := mediatest.Synth(120, 30, 60, false)
 	a := *ix.Tracks[1]
 	a.ID, a.Language, a.Codec = 3, "fra", "mp4a.40.5"
 	ix.Tracks = append(ix.Tracks, &a)
@@ -210,16 +211,16 @@ func TestMaster(t *testing.T) {
 		ix   func(testing.TB) *media.Index
 		opt  MasterOptions
 	}{
-		{"h264 aac", fixtureIndex(fixtureCases[0].chapters), MasterOptions{}},
-		{"h265 aac", fixtureIndex(fixtureCases[1].chapters), MasterOptions{}},
-		{"two chapters", fixtureIndex(fixtureCases[2].chapters), MasterOptions{}},
-		{"h264 without audio", fixtureIndex(fixtureCases[0].chapters), MasterOptions{Exclude: []uint32{2}}},
-		{"h264 without video", fixtureIndex(fixtureCases[0].chapters), MasterOptions{Exclude: []uint32{1}}},
-		{"h264 custom URIs", fixtureIndex(fixtureCases[0].chapters), custom},
-		{"h264 no I-frames", fixtureIndex(fixtureCases[0].chapters), MasterOptions{NoIFrames: true}},
-		{"synthetic 60 min", func(testing.TB) *media.Index { return synth(3600, 30, 60, false) }, MasterOptions{}},
-		{"synthetic video only", func(testing.TB) *media.Index { return synth(60, 30, 60, true) }, MasterOptions{}},
-		{"synthetic audio only", func(testing.TB) *media.Index { return synthAudioOnly(60) }, MasterOptions{}},
+		{"h264 aac", fixtureIndex(fixtureCases[0].Chapters), MasterOptions{}},
+		{"h265 aac", fixtureIndex(fixtureCases[1].Chapters), MasterOptions{}},
+		{"two chapters", fixtureIndex(fixtureCases[2].Chapters), MasterOptions{}},
+		{"h264 without audio", fixtureIndex(fixtureCases[0].Chapters), MasterOptions{Exclude: []uint32{2}}},
+		{"h264 without video", fixtureIndex(fixtureCases[0].Chapters), MasterOptions{Exclude: []uint32{1}}},
+		{"h264 custom URIs", fixtureIndex(fixtureCases[0].Chapters), custom},
+		{"h264 no I-frames", fixtureIndex(fixtureCases[0].Chapters), MasterOptions{NoIFrames: true}},
+		{"synthetic 60 min", func(testing.TB) *media.Index { return mediatest.Synth(3600, 30, 60, false) }, MasterOptions{}},
+		{"synthetic video only", func(testing.TB) *media.Index { return mediatest.Synth(60, 30, 60, true) }, MasterOptions{}},
+		{"synthetic audio only", func(testing.TB) *media.Index { return mediatest.SynthAudioOnly(60) }, MasterOptions{}},
 		{"synthetic two audio tracks", func(testing.TB) *media.Index { return synthTwoAudio() }, MasterOptions{}},
 		{"synthetic second audio dropped", func(testing.TB) *media.Index { return synthTwoAudio() }, MasterOptions{Exclude: []uint32{3}}},
 	}
@@ -254,21 +255,15 @@ func TestMasterTwoAudio(t *testing.T) {
 // used, and a video track whose segments do not start with key frames (a
 // second camera angle with its own GOP phase) gets none.
 func TestMasterIFrames(t *testing.T) {
-	ix := synth(60, 30, 60, false)
-	v2 := *ix.Tracks[0]
-	v2.ID = 3
-	v2.Samples.Sync = slices.Clone(v2.Samples.Sync)
-	for i := range v2.Samples.Sync {
-		v2.Samples.Sync[i] = i%60 == 15
-	}
-	ix.Tracks = append(ix.Tracks, &v2)
+	ix := mediatest.Synth(60, 30, 60, false)
+	v2 := mediatest.AddUnalignedVideo(ix, 60)
 	segs := ix.Segments(0)
 	b := string(Master(ix, segs, MasterOptions{IFrameBandwidth: func(tr *media.Track) int64 { return int64(1000 * tr.ID) }}))
 	if !strings.Contains(b, "#EXT-X-I-FRAME-STREAM-INF:BANDWIDTH=1000,") || strings.Count(b, "#EXT-X-I-FRAME-STREAM-INF") != 1 ||
 		!strings.Contains(b, `URI="v1/iframes.m3u8"`) || strings.Count(b, "#EXT-X-STREAM-INF") != 2 {
 		t.Errorf("want two variants and one I-frame variant for v1 with BANDWIDTH=1000:\n%s", b)
 	}
-	if _, err := FMP4IFrames(ix, &v2, segs); err == nil {
+	if _, err := FMP4IFrames(ix, v2, segs); err == nil {
 		t.Error("FMP4IFrames: no error for a track whose segments start mid-GOP")
 	}
 }
@@ -281,11 +276,11 @@ func TestTSMaster(t *testing.T) {
 		codecs        string
 		iframes, resn bool
 	}{
-		{"h264 aac", fixtureIndex(fixtureCases[0].chapters), TSMasterOptions{}, "avc1.64000d,mp4a.40.2", true, true},
-		{"audio dropped", fixtureIndex(fixtureCases[0].chapters), TSMasterOptions{Exclude: []uint32{2}}, "avc1.64000d", true, true},
-		{"audio only", func(testing.TB) *media.Index { return synthAudioOnly(60) }, TSMasterOptions{}, "mp4a.40.2", false, false},
-		{"no I-frames", fixtureIndex(fixtureCases[0].chapters), TSMasterOptions{NoIFrames: true}, "avc1.64000d,mp4a.40.2", false, true},
-		{"given I-frame bandwidth and URIs", fixtureIndex(fixtureCases[0].chapters),
+		{"h264 aac", fixtureIndex(fixtureCases[0].Chapters), TSMasterOptions{}, "avc1.64000d,mp4a.40.2", true, true},
+		{"audio dropped", fixtureIndex(fixtureCases[0].Chapters), TSMasterOptions{Exclude: []uint32{2}}, "avc1.64000d", true, true},
+		{"audio only", func(testing.TB) *media.Index { return mediatest.SynthAudioOnly(60) }, TSMasterOptions{}, "mp4a.40.2", false, false},
+		{"no I-frames", fixtureIndex(fixtureCases[0].Chapters), TSMasterOptions{NoIFrames: true}, "avc1.64000d,mp4a.40.2", false, true},
+		{"given I-frame bandwidth and URIs", fixtureIndex(fixtureCases[0].Chapters),
 			TSMasterOptions{IFrameBandwidth: 12345, MediaURI: "muxed.m3u8", IFrameURI: "i.m3u8"}, "avc1.64000d,mp4a.40.2", true, true},
 	}
 	for _, c := range cases {
@@ -402,7 +397,7 @@ func TestFrameRate(t *testing.T) {
 // BenchmarkMaster60min builds the fMP4 multivariant playlist of a 60-minute
 // recording (bit rates computed from every sample).
 func BenchmarkMaster60min(b *testing.B) {
-	ix := synth(3600, 30, 60, false)
+	ix := mediatest.Synth(3600, 30, 60, false)
 	segs := ix.Segments(0)
 	b.ReportAllocs()
 	for b.Loop() {

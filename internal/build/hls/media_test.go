@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
 
 // checkMedia checks a media playlist of segs (timescale ts) built with opt
@@ -103,12 +104,12 @@ func TestMedia(t *testing.T) {
 		name string
 		ix   func(testing.TB) *media.Index
 	}{
-		{"h264 aac", fixtureIndex(fixtureCases[0].chapters)},
-		{"h265 aac", fixtureIndex(fixtureCases[1].chapters)},
-		{"two chapters", fixtureIndex(fixtureCases[2].chapters)},
-		{"synthetic 60 min", func(testing.TB) *media.Index { return synth(3600, 30, 60, false) }},
-		{"synthetic 1 GOP per segment", func(testing.TB) *media.Index { return synth(600, 30, 120, false) }},
-		{"synthetic audio only", func(testing.TB) *media.Index { return synthAudioOnly(60) }},
+		{"h264 aac", fixtureIndex(fixtureCases[0].Chapters)},
+		{"h265 aac", fixtureIndex(fixtureCases[1].Chapters)},
+		{"two chapters", fixtureIndex(fixtureCases[2].Chapters)},
+		{"synthetic 60 min", func(testing.TB) *media.Index { return mediatest.Synth(3600, 30, 60, false) }},
+		{"synthetic 1 GOP per segment", func(testing.TB) *media.Index { return mediatest.Synth(600, 30, 120, false) }},
+		{"synthetic audio only", func(testing.TB) *media.Index { return mediatest.SynthAudioOnly(60) }},
 	}
 	for _, src := range sources {
 		t.Run(src.name, func(t *testing.T) {
@@ -142,7 +143,7 @@ func TestMedia(t *testing.T) {
 
 // fixtureIndex returns a function indexing the fixture.
 func fixtureIndex(chapters func(testing.TB) []string) func(testing.TB) *media.Index {
-	return func(tb testing.TB) *media.Index { return parseFiles(tb, chapters(tb)...) }
+	return func(tb testing.TB) *media.Index { return mediatest.Index(tb, chapters(tb)...) }
 }
 
 func TestMediaEdgeCases(t *testing.T) {
@@ -180,7 +181,7 @@ func TestMediaEdgeCases(t *testing.T) {
 // BenchmarkMedia900 builds the media playlist of a 60-minute recording in
 // 4 s segments.
 func BenchmarkMedia900(b *testing.B) {
-	ix := synth(3600, 30, 60, false)
+	ix := mediatest.Synth(3600, 30, 60, false)
 	segs := ix.Segments(0)
 	if len(segs) != 900 {
 		b.Fatalf("%d segments, want 900", len(segs))

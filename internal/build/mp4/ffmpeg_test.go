@@ -12,6 +12,7 @@ import (
 
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -19,19 +20,13 @@ import (
 // Tests on real files made by ffmpeg, verified with ffprobe/ffmpeg: the
 // outputs are materialized (stored ranges read from the fixture files).
 
-// fixtureCases are the originals: each is a list of chapter files.
-var fixtureCases = []struct {
-	name     string
-	chapters func(testing.TB) []string
-}{
-	{"h264 aac", one(fixtures.H264AAC)},
-	{"h265 aac", one(fixtures.H265AAC)},
-	{"moov at end", one(fixtures.MoovAtEnd)},
-	{"fragmented original", one(fixtures.Fragmented)},
-	{"gpmd metadata track", one(fixtures.WithMetadataTrack)},
-	{"two chapters", fixtures.TwoChapters},
-	{"subtitles and timecode", one(allKinds)},
-}
+// fixtureCases are the originals: those of the streaming tests and more.
+var fixtureCases = append(mediatest.Fixtures(),
+	mediatest.Fixture{Name: "moov at end", Chapters: mediatest.One(fixtures.MoovAtEnd)},
+	mediatest.Fixture{Name: "fragmented original", Chapters: mediatest.One(fixtures.Fragmented)},
+	mediatest.Fixture{Name: "gpmd metadata track", Chapters: mediatest.One(fixtures.WithMetadataTrack)},
+	mediatest.Fixture{Name: "subtitles and timecode", Chapters: mediatest.One(allKinds)},
+)
 
 // allKinds returns a ~3 s MP4 (cached with the fixtures) with H.264 video
 // (30 fps, GOP 30), AAC audio, a tx3g subtitle track and a tmcd timecode
@@ -48,7 +43,7 @@ func allKinds(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	tmp := filepath.Join(dir, "allkinds.mp4")
-	runTool(tb, "ffmpeg", "-nostdin", "-v", "error",
+	probe.Tool(tb, "ffmpeg", "-nostdin", "-v", "error",
 		"-f", "lavfi", "-i", "testsrc2=size=160x120:rate=30:duration=3",
 		"-f", "lavfi", "-i", "sine=duration=3:sample_rate=48000", "-i", srt,
 		"-map", "0", "-map", "1", "-map", "2",
@@ -70,10 +65,6 @@ func allKinds(tb testing.TB) string {
 	return path
 }
 
-func one(fixture func(testing.TB) string) func(testing.TB) []string {
-	return func(tb testing.TB) []string { return []string{fixture(tb)} }
-}
-
 // rawMD5s is the per-stream packet MD5s of every sample in the sample
 // tables of src, including samples that an edit list hides: the index (and
 // so the consolidated file) holds every sample of the originals, while an
@@ -84,58 +75,25 @@ func rawMD5s(tb testing.TB, src string) map[int][]string {
 	return probe.PacketMD5s(tb, src, "-ignore_editlist", "1")
 }
 
-// concatMD5s is rawMD5s of the chapters, concatenated.
-func concatMD5s(tb testing.TB, chapters []string) map[int][]string {
-	tb.Helper()
-	all := map[int][]string{}
-	for _, c := range chapters {
-		for st, md5s := range rawMD5s(tb, c) {
-			all[st] = append(all[st], md5s...)
-		}
-	}
-	return all
-}
-
-// equalMD5s compares per-stream packet MD5 lists.
-func equalMD5s(tb testing.TB, got, want map[int][]string) {
-	tb.Helper()
-	if len(got) != len(want) {
-		tb.Errorf("%d streams, want %d", len(got), len(want))
-	}
-	for st, w := range want {
-		g := got[st]
-		if len(g) != len(w) {
-			tb.Errorf("stream %d: %d packets, want %d", st, len(g), len(w))
-			continue
-		}
-		for i := range w {
-			if g[i] != w[i] {
-				tb.Errorf("stream %d: packet %d differs (first of possibly more)", st, i)
-				break
-			}
-		}
-	}
-}
-
 func TestConsolidatedFixtures(t *testing.T) {
 	for _, fc := range fixtureCases {
-		t.Run(fc.name, func(t *testing.T) {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			chapters := fc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			chapters := fc.Chapters(t)
+			ix := mediatest.Index(t, chapters...)
 			f, err := Progressive(ix, Selection{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkProgressive(t, ix, Selection{}, f)
-			out := materialize(t, f, "consolidated.mp4")
+			out := mediatest.WriteTemp(t, mediatest.Materialize(t, f), "consolidated.mp4")
 			if types := boxTypes(topLevelFile(t, out)); !reflect.DeepEqual(types, []string{"ftyp", "moov", "mdat"}) {
 				t.Errorf("top-level boxes %v, want [ftyp moov mdat]", types)
 			}
 			requireClean(t, out)
 
 			// Identical sample bytes, stream by stream.
-			equalMD5s(t, rawMD5s(t, out), concatMD5s(t, chapters))
+			probe.EqualStreams(t, "", rawMD5s(t, out), mediatest.OriginalMD5s(t, chapters))
 
 			// Same streams.
 			src, got := probe.Streams(t, chapters[0]), probe.Streams(t, out)
@@ -177,10 +135,10 @@ func TestConsolidatedFixtures(t *testing.T) {
 
 func TestFragmentedFixtures(t *testing.T) {
 	for _, fc := range fixtureCases {
-		t.Run(fc.name, func(t *testing.T) {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			chapters := fc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			chapters := fc.Chapters(t)
+			ix := mediatest.Index(t, chapters...)
 			f, err := Fragmented(ix, Selection{})
 			if err != nil {
 				t.Fatal(err)
@@ -188,9 +146,9 @@ func TestFragmentedFixtures(t *testing.T) {
 			if n, want := checkFragmented(t, ix, Selection{}, f), len(ix.Segments(media.DefaultSegmentDuration)); n != want {
 				t.Errorf("%d fragments, want one per segment (%d)", n, want)
 			}
-			out := materialize(t, f, "fragmented.mp4")
+			out := mediatest.WriteTemp(t, mediatest.Materialize(t, f), "fragmented.mp4")
 			requireClean(t, out)
-			equalMD5s(t, rawMD5s(t, out), concatMD5s(t, chapters))
+			probe.EqualStreams(t, "", rawMD5s(t, out), mediatest.OriginalMD5s(t, chapters))
 			if d, want := formatDuration(t, out), ix.Duration().Seconds(); math.Abs(d-want) > 0.1 {
 				t.Errorf("duration %.3f s, want %.3f s", d, want)
 			}
@@ -203,13 +161,13 @@ func TestFragmentedFixtures(t *testing.T) {
 // that each holds exactly that track's packets.
 func TestRenditionSegments(t *testing.T) {
 	chapters := fixtures.TwoChapters(t)
-	ix := parseFiles(t, chapters...)
-	want := concatMD5s(t, chapters)
+	ix := mediatest.Index(t, chapters...)
+	want := mediatest.OriginalMD5s(t, chapters)
 	for k, tr := range ix.Tracks {
 		t.Run(string(tr.Kind), func(t *testing.T) {
-			out := materialize(t, segmentsFile(t, ix, []*media.Track{tr}), "rendition.mp4")
+			out := mediatest.WriteTemp(t, mediatest.Materialize(t, segmentsFile(t, ix, []*media.Track{tr})), "rendition.mp4")
 			requireClean(t, out)
-			equalMD5s(t, rawMD5s(t, out), map[int][]string{0: want[k]})
+			probe.EqualStreams(t, "", rawMD5s(t, out), map[int][]string{0: want[k]})
 		})
 	}
 }
@@ -222,16 +180,16 @@ var clipCases = []struct {
 	source     func(testing.TB) string // the recording the chapters come from
 	start, end time.Duration
 }{
-	{"h264 mid-GOP", one(fixtures.H264AAC), fixtures.H264AAC, 1500 * time.Millisecond, 3200 * time.Millisecond},
-	{"h264 from key frame", one(fixtures.H264AAC), fixtures.H264AAC, 2 * time.Second, 3 * time.Second},
-	{"h264 within one GOP", one(fixtures.H264AAC), fixtures.H264AAC, 4100 * time.Millisecond, 4400 * time.Millisecond},
-	{"h264 head", one(fixtures.H264AAC), fixtures.H264AAC, 0, 1 * time.Second},
-	{"h264 tail, off frame grid", one(fixtures.H264AAC), fixtures.H264AAC, 3510 * time.Millisecond, 0},
-	{"h265 mid-GOP", one(fixtures.H265AAC), fixtures.H265AAC, 2300 * time.Millisecond, 4 * time.Second},
-	{"gpmd mid-GOP", one(fixtures.WithMetadataTrack), fixtures.H264AAC, 2700 * time.Millisecond, 5 * time.Second},
+	{"h264 mid-GOP", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 1500 * time.Millisecond, 3200 * time.Millisecond},
+	{"h264 from key frame", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 2 * time.Second, 3 * time.Second},
+	{"h264 within one GOP", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 4100 * time.Millisecond, 4400 * time.Millisecond},
+	{"h264 head", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 0, 1 * time.Second},
+	{"h264 tail, off frame grid", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 3510 * time.Millisecond, 0},
+	{"h265 mid-GOP", mediatest.One(fixtures.H265AAC), fixtures.H265AAC, 2300 * time.Millisecond, 4 * time.Second},
+	{"gpmd mid-GOP", mediatest.One(fixtures.WithMetadataTrack), fixtures.H264AAC, 2700 * time.Millisecond, 5 * time.Second},
 	{"across chapters", fixtures.TwoChapters, fixtures.ChaptersSource, 3500 * time.Millisecond, 5 * time.Second},
 	{"second chapter", fixtures.TwoChapters, fixtures.ChaptersSource, 5500 * time.Millisecond, 7 * time.Second},
-	{"subtitles and timecode", one(allKinds), allKinds, 700 * time.Millisecond, 2500 * time.Millisecond},
+	{"subtitles and timecode", mediatest.One(allKinds), allKinds, 700 * time.Millisecond, 2500 * time.Millisecond},
 }
 
 func TestClipFixtures(t *testing.T) {
@@ -253,7 +211,7 @@ func TestClipFixtures(t *testing.T) {
 		t.Run(cc.name, func(t *testing.T) {
 			t.Parallel()
 			chapters := cc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			ix := mediatest.Index(t, chapters...)
 			sel := Selection{Start: cc.start, End: cc.end}
 			end := cc.end
 			if end == 0 {
@@ -266,7 +224,7 @@ func TestClipFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkProgressive(t, ix, sel, f)
-			out := materialize(t, f, "clip.mp4")
+			out := mediatest.WriteTemp(t, mediatest.Materialize(t, f), "clip.mp4")
 			requireClean(t, out)
 			if d := formatDuration(t, out); math.Abs(d-length) > 1.0/fps {
 				t.Errorf("duration %.3f s, want %.3f s", d, length)
@@ -305,9 +263,9 @@ func TestClipFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkFragmented(t, ix, sel, ff)
-			fout := materialize(t, ff, "clip-frag.mp4")
+			fout := mediatest.WriteTemp(t, mediatest.Materialize(t, ff), "clip-frag.mp4")
 			requireClean(t, fout)
-			equalMD5s(t, rawMD5s(t, fout), rawMD5s(t, out))
+			probe.EqualStreams(t, "", rawMD5s(t, fout), rawMD5s(t, out))
 		})
 	}
 }
@@ -316,7 +274,7 @@ func TestClipFixtures(t *testing.T) {
 // track: the track is kept, empty and without edit list, and the file stays
 // readable.
 func TestClipEmptyTrack(t *testing.T) {
-	ix := parseFiles(t, fixtures.WithMetadataTrack(t))
+	ix := mediatest.Index(t, fixtures.WithMetadataTrack(t))
 	meta := ix.Tracks[2]
 	s := &meta.Samples
 	if meta.Format != "gpmd" || s.Len() < 3 {
@@ -348,7 +306,7 @@ func TestClipEmptyTrack(t *testing.T) {
 			} else {
 				checkFragmented(t, ix, sel, f)
 			}
-			out := materialize(t, f, "clip.mp4")
+			out := mediatest.WriteTemp(t, mediatest.Materialize(t, f), "clip.mp4")
 			requireClean(t, out)
 			if n := len(probe.Streams(t, out)); n != 3 {
 				t.Errorf("%d streams, want 3", n)

@@ -39,22 +39,31 @@ func writeFtyp(w *writer, major string, minor uint32, compatible ...string) {
 	w.end(pos)
 }
 
-// writeMvhd writes the movie header.
-func (p *plan) writeMvhd(w *writer, duration int64) {
+// startHeader starts a movie or media header box (typ "mvhd" or "mdhd")
+// with its times: creation and modification time (the recording time of
+// the index), timescale and duration, in version 1 (64-bit fields) when a
+// value needs it. It returns the box position for w.end.
+func (p *plan) startHeader(w *writer, typ string, timescale uint32, duration int64) int {
 	created := mp4Epoch(p.ix.Created)
 	v1 := duration > math.MaxUint32 || created > math.MaxUint32
-	pos := w.fullBox("mvhd", b2u8(v1), 0)
+	pos := w.fullBox(typ, b2u8(v1), 0)
 	if v1 {
 		w.u64(created)
 		w.u64(created)
-		w.u32(movieTimescale)
+		w.u32(timescale)
 		w.u64(uint64(duration))
 	} else {
 		w.u32(uint32(created))
 		w.u32(uint32(created))
-		w.u32(movieTimescale)
+		w.u32(timescale)
 		w.u32(uint32(duration))
 	}
+	return pos
+}
+
+// writeMvhd writes the movie header.
+func (p *plan) writeMvhd(w *writer, duration int64) {
+	pos := p.startHeader(w, "mvhd", movieTimescale, duration)
 	w.u32(0x00010000) // rate 1.0
 	w.u16(0x0100)     // volume 1.0
 	w.zeros(2 + 8)    // reserved
@@ -217,20 +226,7 @@ func (p *plan) writeMdhd(w *writer, tp *trackPlan) {
 	if tp.len() > 0 && !p.fragmented {
 		dur = t.Samples.DTS[tp.end] - t.Samples.DTS[tp.first]
 	}
-	created := mp4Epoch(p.ix.Created)
-	v1 := dur > math.MaxUint32 || created > math.MaxUint32
-	pos := w.fullBox("mdhd", b2u8(v1), 0)
-	if v1 {
-		w.u64(created)
-		w.u64(created)
-		w.u32(t.Timescale)
-		w.u64(uint64(dur))
-	} else {
-		w.u32(uint32(created))
-		w.u32(uint32(created))
-		w.u32(t.Timescale)
-		w.u32(uint32(dur))
-	}
+	pos := p.startHeader(w, "mdhd", t.Timescale, dur)
 	w.u16(packLanguage(t.Language))
 	w.u16(0) // pre_defined
 	w.end(pos)

@@ -2,10 +2,7 @@ package smooth
 
 import (
 	"bytes"
-	"context"
 	"encoding/xml"
-	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -15,64 +12,9 @@ import (
 
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
-
-// parseFiles indexes the given chapter files; each chapter's Object is its
-// path, so that materialize can read the stored ranges.
-func parseFiles(tb testing.TB, paths ...string) *media.Index {
-	tb.Helper()
-	srcs := make([]media.Source, len(paths))
-	for i, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { f.Close() })
-		fi, err := f.Stat()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srcs[i] = media.Source{Object: p, Name: filepath.Base(p), R: f, Size: fi.Size()}
-	}
-	ix, err := media.Parse(context.Background(), srcs)
-	if err != nil {
-		tb.Fatalf("media.Parse(%v): %v", paths, err)
-	}
-	return ix
-}
-
-// materialize returns the bytes of a virtual file's pieces: generated
-// pieces as they are, stored pieces read from the file named by their
-// Object.
-func materialize(tb testing.TB, pieces []vfile.Piece) []byte {
-	tb.Helper()
-	var out bytes.Buffer
-	files := map[string]*os.File{}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, p := range pieces {
-		if !p.IsStored() {
-			out.Write(p.Data)
-			continue
-		}
-		src := files[p.Object]
-		if src == nil {
-			var err error
-			if src, err = os.Open(p.Object); err != nil {
-				tb.Fatal(err)
-			}
-			files[p.Object] = src
-		}
-		if _, err := io.Copy(&out, io.NewSectionReader(src, p.Off, p.Len)); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return out.Bytes()
-}
 
 // fragmentBytes builds and materializes fragment n of track.
 func fragmentBytes(tb testing.TB, ix *media.Index, track *media.Track, segs []media.Segment, n int) []byte {
@@ -81,32 +23,13 @@ func fragmentBytes(tb testing.TB, ix *media.Index, track *media.Track, segs []me
 	if err := Fragment(&b, ix, track, segs, n); err != nil {
 		tb.Fatalf("Fragment(track %d, %d): %v", track.ID, n, err)
 	}
-	f := b.File("frag", "video/mp4", ix.Created, "")
-	data := materialize(tb, f.Pieces)
-	if int64(len(data)) != f.Size {
-		tb.Fatalf("materialized %d bytes, vfile says %d", len(data), f.Size)
-	}
-	return data
+	return mediatest.Materialize(tb, b.File("frag", "video/mp4", ix.Created, ""))
 }
 
 // sampleBytes reads the stored bytes of samples [first, end) of track t.
 func sampleBytes(tb testing.TB, ix *media.Index, t *media.Track, first, end int) []byte {
 	tb.Helper()
-	var out []byte
-	for i := first; i < end; i++ {
-		f, err := os.Open(ix.Chapters[t.Samples.Chapter(i)].Object)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		buf := make([]byte, t.Samples.Size[i])
-		_, err = f.ReadAt(buf, t.Samples.Offset[i])
-		f.Close()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		out = append(out, buf...)
-	}
-	return out
+	return bytes.Join(mediatest.Samples(tb, ix, t, first, end), nil)
 }
 
 // decodedFragment is a fragment decoded by mp4ff.
@@ -192,11 +115,7 @@ type parsedManifest struct {
 			AudioTag         int    `xml:",attr"`
 			CodecPrivateData string `xml:",attr"`
 		} `xml:"QualityLevel"`
-		C []struct {
-			T *int64 `xml:"t,attr"`
-			D int64  `xml:"d,attr"`
-			R int    `xml:"r,attr"`
-		} `xml:"c"`
+		C []mediatest.SmoothChunk `xml:"c"`
 	} `xml:"StreamIndex"`
 }
 
@@ -219,18 +138,7 @@ func parseManifest(tb testing.TB, data []byte) parsedManifest {
 func (m parsedManifest) expand(tb testing.TB, k int) []manifestChunk {
 	tb.Helper()
 	var out []manifestChunk
-	var next int64
-	for _, c := range m.Streams[k].C {
-		t := next
-		if c.T != nil {
-			t = *c.T
-		}
-		for range max(c.R, 1) {
-			out = append(out, manifestChunk{t, c.D})
-			t += c.D
-		}
-		next = t
-	}
+	mediatest.EachSmoothChunk(m.Streams[k].C, func(t, d int64) { out = append(out, manifestChunk{t, d}) })
 	return out
 }
 

@@ -31,15 +31,12 @@ package smooth
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/Eyevinn/mp4ff/aac"
-	"github.com/Eyevinn/mp4ff/bits"
-	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/jitstream/jitstream/internal/media"
 )
@@ -159,12 +156,6 @@ func describe(t *media.Track) (stream, error) {
 	return s, nil
 }
 
-// Sizes of the fixed parts of sample entries (header included).
-const (
-	visualEntrySize = 8 + 78
-	audioEntrySize  = 8 + 28
-)
-
 // describeVideo reads the SPS and PPS of an H.264 sample entry.
 func describeVideo(t *media.Track, e []byte) (stream, error) {
 	format := entryFormat(e)
@@ -172,10 +163,10 @@ func describeVideo(t *media.Track, e []byte) (stream, error) {
 		return stream{}, fmt.Errorf("%w: video codec %s (track %d); Smooth Streaming output supports H.264 (avc1, avc3) only",
 			ErrUnsupported, codecName(t, format), t.ID)
 	}
-	if len(e) < visualEntrySize {
+	if len(e) < media.VisualEntrySize {
 		return stream{}, fmt.Errorf("%w: truncated %s sample entry in track %d", ErrUnsupported, format, t.ID)
 	}
-	for _, c := range childBoxes(e[visualEntrySize:]) {
+	for _, c := range media.ChildBoxes(e[media.VisualEntrySize:]) {
 		if string(c[4:8]) != "avcC" {
 			continue
 		}
@@ -193,45 +184,20 @@ func describeVideo(t *media.Track, e []byte) (stream, error) {
 // the CodecPrivateData of an H.264 quality level. Clients rebuild an avcC
 // with 4-byte NAL unit lengths from it, so the record must use those.
 func annexBParameterSets(rec []byte) ([]byte, error) {
-	if len(rec) < 7 {
-		return nil, errors.New("record too short")
+	c, err := media.ParseAVCConfig(rec)
+	if err != nil {
+		return nil, err
 	}
-	if rec[0] != 1 {
-		return nil, fmt.Errorf("configuration version %d", rec[0])
+	if c.Version != 1 {
+		return nil, fmt.Errorf("configuration version %d", c.Version)
 	}
-	if n := rec[4]&3 + 1; n != 4 {
-		return nil, fmt.Errorf("NAL unit lengths of %d bytes; Smooth Streaming clients assume 4", n)
+	if c.LengthSize != 4 {
+		return nil, fmt.Errorf("NAL unit lengths of %d bytes; Smooth Streaming clients assume 4", c.LengthSize)
 	}
-	var out []byte
-	p := rec[5:]
-	var counts [2]int
-	for k := range counts {
-		if len(p) < 1 {
-			return nil, errors.New("record truncated")
-		}
-		n := int(p[0])
-		if k == 0 {
-			n &= 0x1f
-		}
-		p = p[1:]
-		for range n {
-			if len(p) < 2 {
-				return nil, errors.New("record truncated")
-			}
-			l := int(binary.BigEndian.Uint16(p))
-			if l == 0 || len(p) < 2+l {
-				return nil, errors.New("record truncated")
-			}
-			out = append(out, 0, 0, 0, 1)
-			out = append(out, p[2:2+l]...)
-			p = p[2+l:]
-		}
-		counts[k] = n
+	if len(c.SPS) == 0 || len(c.PPS) == 0 {
+		return nil, fmt.Errorf("%d SPS and %d PPS; both are needed", len(c.SPS), len(c.PPS))
 	}
-	if counts[0] == 0 || counts[1] == 0 {
-		return nil, fmt.Errorf("%d SPS and %d PPS; both are needed", counts[0], counts[1])
-	}
-	return out, nil
+	return c.AnnexB(), nil
 }
 
 // describeAudio reads the AudioSpecificConfig of an AAC sample entry.
@@ -241,7 +207,7 @@ func describeAudio(t *media.Track, e []byte) (stream, error) {
 		return stream{}, fmt.Errorf("%w: audio codec %s (track %d); Smooth Streaming output supports AAC only",
 			ErrUnsupported, codecName(t, format), t.ID)
 	}
-	if len(e) < audioEntrySize {
+	if len(e) < media.AudioEntrySize {
 		return stream{}, fmt.Errorf("%w: truncated mp4a sample entry in track %d", ErrUnsupported, t.ID)
 	}
 	asc, err := audioSpecificConfig(e)
@@ -258,12 +224,7 @@ func describeAudio(t *media.Track, e []byte) (stream, error) {
 			s.sampleRate = uint32(h.SamplingFrequency)
 		}
 		if s.channels == 0 {
-			switch c := h.ChannelConfiguration; {
-			case c >= 1 && c <= 6:
-				s.channels = uint16(c)
-			case c == 7:
-				s.channels = 8
-			}
+			s.channels = media.AACChannels(h.ChannelConfiguration)
 		}
 	}
 	if s.sampleRate == 0 || s.channels == 0 {
@@ -274,28 +235,15 @@ func describeAudio(t *media.Track, e []byte) (stream, error) {
 
 // audioSpecificConfig returns the DecoderSpecificInfo of the esds of an mp4a
 // sample entry (also inside a QuickTime wave box).
-func audioSpecificConfig(e []byte) (asc []byte, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			asc, err = nil, fmt.Errorf("mp4ff: %v", r)
-		}
-	}()
-	b, err := mp4.DecodeBoxSR(0, bits.NewFixedSliceReader(e))
+func audioSpecificConfig(e []byte) ([]byte, error) {
+	dcd, err := media.AudioDecoderConfig(e)
 	if err != nil {
-		return nil, fmt.Errorf("decoding sample entry: %w", err)
+		return nil, err
 	}
-	a, ok := b.(*mp4.AudioSampleEntryBox)
-	if !ok {
-		return nil, fmt.Errorf("sample entry decoded as %T", b)
-	}
-	esds := a.Esds
-	if esds == nil && a.Wave != nil {
-		esds = a.Wave.Esds
-	}
-	if esds == nil || esds.DecConfigDescriptor == nil || esds.DecConfigDescriptor.DecSpecificInfo == nil {
+	if dcd.DecSpecificInfo == nil {
 		return nil, errors.New("no esds decoder specific info")
 	}
-	asc = esds.DecConfigDescriptor.DecSpecificInfo.DecConfig
+	asc := dcd.DecSpecificInfo.DecConfig
 	if len(asc) < 2 {
 		return nil, fmt.Errorf("AudioSpecificConfig of %d bytes", len(asc))
 	}
@@ -320,20 +268,6 @@ func entryFormat(e []byte) string {
 		return ""
 	}
 	return strings.TrimRight(string(e[4:8]), " \x00")
-}
-
-// childBoxes splits b into boxes, stopping at the first malformed one.
-func childBoxes(b []byte) [][]byte {
-	var out [][]byte
-	for len(b) >= 8 {
-		n := binary.BigEndian.Uint32(b)
-		if n < 8 || uint64(n) > uint64(len(b)) {
-			break
-		}
-		out = append(out, b[:n])
-		b = b[n:]
-	}
-	return out
 }
 
 // hexUpper is the hexadecimal form of b in capitals, as manifests write

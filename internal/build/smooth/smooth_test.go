@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
@@ -20,7 +19,9 @@ import (
 
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/cmaftest"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -31,9 +32,9 @@ var assetCases = []struct {
 	chapters func(testing.TB) []string
 	types    []string // StreamIndex types, in order
 }{
-	{"h264 aac", one(fixtures.H264AAC), []string{"video", "audio"}},
+	{"h264 aac", mediatest.One(fixtures.H264AAC), []string{"video", "audio"}},
 	{"two chapters", fixtures.TwoChapters, []string{"video", "audio"}},
-	{"gpmd metadata track", one(fixtures.WithMetadataTrack), []string{"video", "audio"}},
+	{"gpmd metadata track", mediatest.One(fixtures.WithMetadataTrack), []string{"video", "audio"}},
 	{"video only", derived("video.mp4", "-map", "0:v", "-c", "copy"), []string{"video"}},
 	{"audio only", derived("audio.m4a", "-map", "0:a", "-c", "copy"), []string{"audio"}},
 }
@@ -41,10 +42,6 @@ var assetCases = []struct {
 // targets are the segment durations tested: the default (few, uneven
 // segments) and one GOP (many segments of equal duration).
 var targets = []time.Duration{media.DefaultSegmentDuration, time.Second}
-
-func one(f func(testing.TB) string) func(testing.TB) []string {
-	return func(tb testing.TB) []string { return []string{f(tb)} }
-}
 
 // derived remuxes H264AAC with the given ffmpeg output arguments.
 func derived(name string, args ...string) func(testing.TB) []string {
@@ -57,7 +54,7 @@ func TestManifest(t *testing.T) {
 	for _, tc := range assetCases {
 		for _, target := range targets {
 			t.Run(fmt.Sprintf("%s/%v", tc.name, target), func(t *testing.T) {
-				ix := parseFiles(t, tc.chapters(t)...)
+				ix := mediatest.Index(t, tc.chapters(t)...)
 				segs := ix.Segments(target)
 				data, err := Manifest(ix, segs, ManifestOptions{})
 				if err != nil {
@@ -177,12 +174,7 @@ func checkStream(t *testing.T, ix *media.Index, m parsedManifest, k int, tr, ref
 			}
 			continue
 		}
-		var b vfile.Builder
-		if err := mp4build.MediaSegment(&b, ix, []*media.Track{tr}, segs[n], uint32(n+1)); err != nil {
-			t.Fatal(err)
-		}
-		f := b.File("", "", time.Time{}, "")
-		seg := decodeMediaSegment(t, materialize(t, f.Pieces))
+		seg := decodeMediaSegment(t, mediatest.Materialize(t, cmaftest.MediaSegment(t, ix, []*media.Track{tr}, segs, n)))
 		if int64(seg.moof.Traf.Tfdt.BaseMediaDecodeTime()) != c.t {
 			t.Errorf("%s chunk %d starts at %d, DASH segment %d at %d", typ, n, c.t, n, seg.moof.Traf.Tfdt.BaseMediaDecodeTime())
 		}
@@ -211,7 +203,7 @@ func annexB(t *testing.T, tr *media.Track) string {
 }
 
 func TestManifestRepeat(t *testing.T) {
-	ix := parseFiles(t, fixtures.H264AAC(t))
+	ix := mediatest.Index(t, fixtures.H264AAC(t))
 	segs := ix.Segments(time.Second)
 	plain, err := Manifest(ix, segs, ManifestOptions{})
 	if err != nil {
@@ -241,7 +233,7 @@ func TestFragments(t *testing.T) {
 		for _, target := range targets {
 			t.Run(fmt.Sprintf("%s/%v", tc.name, target), func(t *testing.T) {
 				chapters := tc.chapters(t)
-				ix := parseFiles(t, chapters...)
+				ix := mediatest.Index(t, chapters...)
 				segs := ix.Segments(target)
 				data, err := Manifest(ix, segs, ManifestOptions{})
 				if err != nil {
@@ -363,10 +355,7 @@ func checkFragments(t *testing.T, ix *media.Index, tr *media.Track, segs []media
 	}
 
 	// Init segment and fragments, concatenated, carry the original packets.
-	path := filepath.Join(t.TempDir(), typ+".mp4")
-	if err := os.WriteFile(path, file, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path := mediatest.WriteTemp(t, file, typ+".mp4")
 	info := probe.Probe(t, path)
 	if len(info.Streams) != 1 || info.Streams[0].CodecType != typ {
 		t.Fatalf("ffprobe of the %s fragments: %+v", typ, info.Streams)
@@ -405,7 +394,7 @@ func originalStream(ix *media.Index, tr *media.Track) int {
 }
 
 func TestUnsupported(t *testing.T) {
-	ix := parseFiles(t, fixtures.H265AAC(t))
+	ix := mediatest.Index(t, fixtures.H265AAC(t))
 	segs := ix.Segments(media.DefaultSegmentDuration)
 	check := func(what string, err error) {
 		t.Helper()
@@ -432,7 +421,7 @@ func TestUnsupported(t *testing.T) {
 }
 
 func TestUnknownFragments(t *testing.T) {
-	ix := parseFiles(t, fixtures.WithMetadataTrack(t))
+	ix := mediatest.Index(t, fixtures.WithMetadataTrack(t))
 	segs := ix.Segments(media.DefaultSegmentDuration)
 	v, a := ix.Video(), ix.Audio()
 	mid := v.Samples.DTS[v.Find(segs[0].End)-1] // a sample inside chunk 0

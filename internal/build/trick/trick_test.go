@@ -2,11 +2,7 @@ package trick
 
 import (
 	"bytes"
-	"context"
-	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +11,7 @@ import (
 	"github.com/jitstream/jitstream/internal/build/hls"
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/media"
-	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -135,18 +131,11 @@ func TestKeyframes(t *testing.T) {
 // segment n.
 func TestKeyframesSegments(t *testing.T) {
 	probe.RequireTools(t)
-	for _, fc := range []struct {
-		name     string
-		chapters func(testing.TB) []string
-	}{
-		{"h264 aac", func(tb testing.TB) []string { return []string{fixtures.H264AAC(tb)} }},
-		{"h265 aac", func(tb testing.TB) []string { return []string{fixtures.H265AAC(tb)} }},
-		{"two chapters", fixtures.TwoChapters},
-	} {
-		t.Run(fc.name, func(t *testing.T) {
+	for _, fc := range mediatest.Fixtures() {
+		t.Run(fc.Name, func(t *testing.T) {
 			t.Parallel()
-			chapters := fc.chapters(t)
-			ix := parseFiles(t, chapters...)
+			chapters := fc.Chapters(t)
+			ix := mediatest.Index(t, chapters...)
 			v := ix.Video()
 			k := Keyframes(v)
 			segs := ix.Segments(0)
@@ -177,13 +166,10 @@ func TestKeyframesSegments(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			path := filepath.Join(t.TempDir(), "trick.mp4")
-			if err := os.WriteFile(path, materialize(t, b.File("", "", time.Time{}, "")), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			path := mediatest.WriteTemp(t, mediatest.Materialize(t, b.File("", "", time.Time{}, "")), "trick.mp4")
 
 			var syncMD5s []string
-			for i, md5 := range originalMD5s(t, chapters)[0] {
+			for i, md5 := range mediatest.OriginalMD5s(t, chapters)[0] {
 				if v.Samples.IsSync(i) {
 					syncMD5s = append(syncMD5s, md5)
 				}
@@ -216,64 +202,4 @@ func TestKeyframesSegments(t *testing.T) {
 			}
 		})
 	}
-}
-
-// parseFiles indexes the given chapter files; each chapter's Object is its
-// path.
-func parseFiles(tb testing.TB, paths ...string) *media.Index {
-	tb.Helper()
-	srcs := make([]media.Source, len(paths))
-	for i, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { f.Close() })
-		fi, err := f.Stat()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srcs[i] = media.Source{Object: p, Name: filepath.Base(p), R: f, Size: fi.Size()}
-	}
-	ix, err := media.Parse(context.Background(), srcs)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return ix
-}
-
-// materialize returns the bytes of a virtual file, reading stored pieces
-// from the files their Object names.
-func materialize(tb testing.TB, f *vfile.File) []byte {
-	tb.Helper()
-	var out bytes.Buffer
-	for _, p := range f.Pieces {
-		if !p.IsStored() {
-			out.Write(p.Data)
-			continue
-		}
-		src, err := os.Open(p.Object)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		_, err = io.Copy(&out, io.NewSectionReader(src, p.Off, p.Len))
-		src.Close()
-		if err != nil {
-			tb.Fatal(err)
-		}
-	}
-	return out.Bytes()
-}
-
-// originalMD5s is the per-stream packet MD5s of the chapters, concatenated,
-// every sample included.
-func originalMD5s(tb testing.TB, chapters []string) map[int][]string {
-	tb.Helper()
-	all := map[int][]string{}
-	for _, c := range chapters {
-		for st, md5s := range probe.PacketMD5s(tb, c, "-ignore_editlist", "1") {
-			all[st] = append(all[st], md5s...)
-		}
-	}
-	return all
 }

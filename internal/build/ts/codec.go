@@ -4,9 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/Eyevinn/mp4ff/bits"
-	"github.com/Eyevinn/mp4ff/mp4"
-
 	"github.com/jitstream/jitstream/internal/media"
 )
 
@@ -15,12 +12,6 @@ const (
 	streamTypeAAC  = 0x0F // ISO/IEC 13818-7 audio with ADTS transport syntax
 	streamTypeH264 = 0x1B
 	streamTypeH265 = 0x24
-)
-
-// Fixed parts of sample entries, header included.
-const (
-	visualEntrySize = 8 + 78
-	audioEntrySize  = 8 + 28
 )
 
 // NAL unit types that the muxer inserts or looks for.
@@ -135,10 +126,10 @@ func parseVideoEntry(e []byte) (*videoConfig, error) {
 	if codec == nil {
 		return nil, fmt.Errorf("video codec %q cannot be carried in MPEG-2 TS (supported: avc1, avc3, hvc1, hev1): %w", format, media.ErrUnsupported)
 	}
-	if len(e) < visualEntrySize {
+	if len(e) < media.VisualEntrySize {
 		return nil, fmt.Errorf("%s sample entry of %d bytes is too short: %w", format, len(e), media.ErrInvalid)
 	}
-	kids := e[visualEntrySize:]
+	kids := e[media.VisualEntrySize:]
 	var (
 		cfg *videoConfig
 		err error
@@ -209,26 +200,20 @@ func (cfg *videoConfig) addPS(nal []byte, typ byte) error {
 // parseAvcC reads an AVCDecoderConfigurationRecord (ISO/IEC 14496-15
 // 5.3.3.1): the NAL length size and the SPS and PPS.
 func parseAvcC(b []byte) (*videoConfig, error) {
-	r := &configReader{b: b}
-	r.bytes(4) // version, profile, compatibility, level
-	cfg := &videoConfig{lengthSize: r.u8()&3 + 1}
-	for _, typ := range []byte{h264SPS, h264PPS} {
-		n := r.u8()
-		if typ == h264SPS {
-			n &= 0x1F
-		}
-		for range n {
-			nal := r.bytes(r.u16())
-			if r.err != nil {
-				break
-			}
-			if err := cfg.addPS(nal, typ); err != nil {
+	c, err := media.ParseAVCConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("avcC: %w", err)
+	}
+	cfg := &videoConfig{lengthSize: c.LengthSize}
+	for _, ps := range []struct {
+		typ  byte
+		nals [][]byte
+	}{{h264SPS, c.SPS}, {h264PPS, c.PPS}} {
+		for _, nal := range ps.nals {
+			if err := cfg.addPS(nal, ps.typ); err != nil {
 				return nil, fmt.Errorf("avcC: %w", err)
 			}
 		}
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("avcC: %w", r.err)
 	}
 	return cfg, nil
 }
@@ -296,25 +281,13 @@ func parseAudioEntry(e []byte) (cfg *adtsConfig, err error) {
 	if format != "mp4a" {
 		return nil, fmt.Errorf("audio codec %q cannot be carried in MPEG-2 TS (supported: AAC in mp4a): %w", format, media.ErrUnsupported)
 	}
-	if len(e) < audioEntrySize {
+	if len(e) < media.AudioEntrySize {
 		return nil, fmt.Errorf("mp4a sample entry of %d bytes is too short: %w", len(e), media.ErrInvalid)
 	}
-	box, err := decodeBox(e)
+	dcd, err := media.AudioDecoderConfig(e)
 	if err != nil {
 		return nil, fmt.Errorf("mp4a sample entry: %w: %w", err, media.ErrInvalid)
 	}
-	a, ok := box.(*mp4.AudioSampleEntryBox)
-	if !ok {
-		return nil, fmt.Errorf("mp4a sample entry decoded as %T: %w", box, media.ErrInvalid)
-	}
-	esds := a.Esds
-	if esds == nil && a.Wave != nil {
-		esds = a.Wave.Esds
-	}
-	if esds == nil || esds.DecConfigDescriptor == nil {
-		return nil, fmt.Errorf("mp4a sample entry has no esds decoder configuration: %w", media.ErrInvalid)
-	}
-	dcd := esds.DecConfigDescriptor
 	switch dcd.ObjectType {
 	case 0x40, 0x66, 0x67, 0x68: // MPEG-4 audio, MPEG-2 AAC Main/LC/SSR
 	default:
@@ -324,17 +297,6 @@ func parseAudioEntry(e []byte) (cfg *adtsConfig, err error) {
 		return nil, fmt.Errorf("mp4a sample entry has no AudioSpecificConfig: %w", media.ErrInvalid)
 	}
 	return parseASC(dcd.DecSpecificInfo.DecConfig)
-}
-
-// decodeBox decodes one complete box with mp4ff, turning a panic into an
-// error.
-func decodeBox(b []byte) (box mp4.Box, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			box, err = nil, fmt.Errorf("mp4ff: %v", r)
-		}
-	}()
-	return mp4.DecodeBoxSR(0, bits.NewFixedSliceReader(b))
 }
 
 // parseASC reads the leading fields of an AudioSpecificConfig (ISO/IEC

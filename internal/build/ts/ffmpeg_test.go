@@ -10,12 +10,9 @@ import (
 
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
-
-func oneFile(f func(testing.TB) string) func(testing.TB) []string {
-	return func(tb testing.TB) []string { return []string{f(tb)} }
-}
 
 // TestFFmpeg muxes every segment of the fixtures and checks the result with
 // ffprobe and ffmpeg: each segment and each keyframe range alone, and all
@@ -31,10 +28,10 @@ func TestFFmpeg(t *testing.T) {
 		// file); for chapters the index stretches chapter ends.
 		sameTimeline bool
 	}{
-		{"h264aac", oneFile(fixtures.H264AAC), fixtures.H264AAC, 4 * time.Second, "h264", true},
-		{"h265aac", oneFile(fixtures.H265AAC), fixtures.H265AAC, 4 * time.Second, "hevc", true},
-		{"moovatend", oneFile(fixtures.MoovAtEnd), fixtures.MoovAtEnd, 4 * time.Second, "h264", true},
-		{"fragmented", oneFile(fixtures.Fragmented), fixtures.Fragmented, 4 * time.Second, "h264", true},
+		{"h264aac", mediatest.One(fixtures.H264AAC), fixtures.H264AAC, 4 * time.Second, "h264", true},
+		{"h265aac", mediatest.One(fixtures.H265AAC), fixtures.H265AAC, 4 * time.Second, "hevc", true},
+		{"moovatend", mediatest.One(fixtures.MoovAtEnd), fixtures.MoovAtEnd, 4 * time.Second, "h264", true},
+		{"fragmented", mediatest.One(fixtures.Fragmented), fixtures.Fragmented, 4 * time.Second, "h264", true},
 		{"twochapters", fixtures.TwoChapters, fixtures.ChaptersSource, 4 * time.Second, "h264", false},
 		// 3 s segments: the second segment spans the chapter boundary.
 		{"twochapters-3s", fixtures.TwoChapters, fixtures.ChaptersSource, 3 * time.Second, "h264", false},
@@ -44,16 +41,15 @@ func TestFFmpeg(t *testing.T) {
 			t.Parallel()
 			files := tc.files(t)
 			original := tc.original(t)
-			ix := parseFiles(t, files...)
+			ix := mediatest.Index(t, files...)
 			segs := ix.Segments(tc.target)
 			if len(segs) < 2 {
 				t.Fatalf("want several segments, got %v", segs)
 			}
-			r := newSampleReader(t, ix)
 			var all []byte
 			nkey := 0
 			for k := range segs {
-				in := segmentInputs(t, ix, segs, k, r)
+				in := segmentInputs(t, ix, segs, k)
 				b := checkSegment(t, ix, in, fmt.Sprintf("seg%d", k), tc.codec)
 				nkey += countKeyframes(in)
 				all = append(all, b...)
@@ -61,8 +57,8 @@ func TestFFmpeg(t *testing.T) {
 			if nkey == 0 {
 				t.Fatal("no keyframes")
 			}
-			path := writeTemp(t, "all.ts", all)
-			if _, stderr := runTool(t, "ffprobe", "-v", "error", "-show_streams", "-show_format", path); stderr != "" {
+			path := mediatest.WriteTemp(t, all, "all.ts")
+			if _, stderr := probe.Tool(t, "ffprobe", "-v", "error", "-show_streams", "-show_format", path); stderr != "" {
 				t.Errorf("ffprobe of the concatenated segments: %s", stderr)
 			}
 			streams := probe.Streams(t, path)
@@ -190,11 +186,11 @@ func checkSegment(t *testing.T, ix *media.Index, in []Input, name, codec string)
 		t.Errorf("%s: does not start with a PAT", name)
 	}
 
-	path := writeTemp(t, name+".ts", b)
-	if _, stderr := runTool(t, "ffprobe", "-v", "error", "-show_streams", "-count_frames", path); stderr != "" {
+	path := mediatest.WriteTemp(t, b, name+".ts")
+	if _, stderr := probe.Tool(t, "ffprobe", "-v", "error", "-show_streams", "-count_frames", path); stderr != "" {
 		t.Errorf("%s: ffprobe: %s", name, stderr)
 	}
-	frames, stderr := runTool(t, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0", "-f", "null", "-")
+	frames, stderr := probe.Tool(t, "ffmpeg", "-nostdin", "-v", "error", "-i", path, "-map", "0", "-f", "null", "-")
 	if stderr != "" || frames != "" {
 		t.Errorf("%s: ffmpeg decoding: %s", name, stderr)
 	}
@@ -213,8 +209,8 @@ func checkSegment(t *testing.T, ix *media.Index, in []Input, name, codec string)
 		if keyPES == nil || !keyPES.rai || keyPES.start != kr.Offset+2*PacketSize {
 			t.Errorf("%s: keyframe range %d [%d, %d) is not PAT, PMT and a keyframe PES", name, k, kr.Offset, end)
 		}
-		rp := writeTemp(t, fmt.Sprintf("%s-key%d.ts", name, k), b[kr.Offset:end])
-		out, stderr := runTool(t, "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_frames",
+		rp := mediatest.WriteTemp(t, b[kr.Offset:end], fmt.Sprintf("%s-key%d.ts", name, k))
+		out, stderr := probe.Tool(t, "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_frames",
 			"-read_intervals", "%+#1", "-show_entries", "frame=key_frame,pict_type", "-of", "csv=p=0", rp)
 		if stderr != "" || !strings.HasPrefix(out, "1,I") {
 			t.Errorf("%s: keyframe range %d: first frame %q (stderr %q), want key frame of type I", name, k, out, stderr)
@@ -233,30 +229,14 @@ func decodedVideo(t *testing.T, src string) []string {
 // failing on any message at level error.
 func frameMD5s(t *testing.T, src string, args ...string) []string {
 	t.Helper()
-	full := append([]string{"-nostdin", "-hide_banner", "-v", "error", "-i", src}, args...)
-	out, stderr := runTool(t, "ffmpeg", append(full, "-f", "framemd5", "-")...)
-	if stderr != "" {
-		t.Errorf("ffmpeg %v: %s", args, stderr)
-	}
-	var hashes []string
-	for _, l := range strings.Split(out, "\n") {
-		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		f := strings.Split(l, ",")
-		if len(f) < 6 {
-			t.Fatalf("framemd5 line %q", l)
-		}
-		hashes = append(hashes, strings.TrimSpace(f[5]))
-	}
-	return hashes
+	return probe.MD5s(probe.FrameMD5(t, append([]string{"-i", src}, args...)...))
 }
 
 // packetPTS returns the PTS of each packet of the selected stream of src,
 // in decode order, in the stream's time base.
 func packetPTS(t *testing.T, src, sel string) []int64 {
 	t.Helper()
-	out, _ := runTool(t, "ffprobe", "-v", "error", "-select_streams", sel, "-show_entries", "packet=pts", "-of", "csv=p=0", src)
+	out, _ := probe.Tool(t, "ffprobe", "-v", "error", "-select_streams", sel, "-show_entries", "packet=pts", "-of", "csv=p=0", src)
 	var pts []int64
 	for _, f := range strings.Fields(out) {
 		n, err := strconv.ParseInt(strings.TrimSuffix(f, ","), 10, 64)

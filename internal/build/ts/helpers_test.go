@@ -2,84 +2,17 @@ package ts
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/testutil/mediatest"
 )
-
-// parseFiles indexes the given chapter files; each chapter's Object is its
-// path.
-func parseFiles(tb testing.TB, paths ...string) *media.Index {
-	tb.Helper()
-	srcs := make([]media.Source, len(paths))
-	for i, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { f.Close() })
-		fi, err := f.Stat()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		srcs[i] = media.Source{Object: p, Name: filepath.Base(p), R: f, Size: fi.Size()}
-	}
-	ix, err := media.Parse(context.Background(), srcs)
-	if err != nil {
-		tb.Fatalf("media.Parse(%v): %v", paths, err)
-	}
-	return ix
-}
-
-// sampleReader reads sample bytes from the chapter files of an index.
-type sampleReader struct {
-	ix    *media.Index
-	files map[string]*os.File
-}
-
-func newSampleReader(tb testing.TB, ix *media.Index) *sampleReader {
-	r := &sampleReader{ix: ix, files: map[string]*os.File{}}
-	tb.Cleanup(func() {
-		for _, f := range r.files {
-			f.Close()
-		}
-	})
-	return r
-}
-
-// read returns the bytes of samples [first, end) of t.
-func (r *sampleReader) read(tb testing.TB, t *media.Track, first, end int) [][]byte {
-	tb.Helper()
-	data := make([][]byte, end-first)
-	for i := first; i < end; i++ {
-		obj := r.ix.Chapters[t.Samples.Chapter(i)].Object
-		f := r.files[obj]
-		if f == nil {
-			var err error
-			if f, err = os.Open(obj); err != nil {
-				tb.Fatal(err)
-			}
-			r.files[obj] = f
-		}
-		b := make([]byte, t.Samples.Size[i])
-		if _, err := f.ReadAt(b, t.Samples.Offset[i]); err != nil {
-			tb.Fatalf("reading sample %d of track %d: %v", i, t.ID, err)
-		}
-		data[i-first] = b
-	}
-	return data
-}
 
 // segmentInputs returns the inputs of segment k of segs for the first video
 // and first audio track of ix: the samples decoded in the segment's span;
-// the last segment takes every remaining sample. With r, Data is filled.
-func segmentInputs(tb testing.TB, ix *media.Index, segs []media.Segment, k int, r *sampleReader) []Input {
+// the last segment takes every remaining sample, with their Data.
+func segmentInputs(tb testing.TB, ix *media.Index, segs []media.Segment, k int) []Input {
 	tb.Helper()
 	ref := ix.Reference()
 	var in []Input
@@ -91,39 +24,9 @@ func segmentInputs(tb testing.TB, ix *media.Index, segs []media.Segment, k int, 
 		if k == len(segs)-1 {
 			end = t.Samples.Len()
 		}
-		inp := Input{Track: t, First: first, End: end}
-		if r != nil {
-			inp.Data = r.read(tb, t, first, end)
-		}
-		in = append(in, inp)
+		in = append(in, Input{Track: t, First: first, End: end, Data: mediatest.Samples(tb, ix, t, first, end)})
 	}
 	return in
-}
-
-// runTool runs ffmpeg or ffprobe and returns stdout and stderr; it fails
-// the test if the tool fails.
-func runTool(tb testing.TB, tool string, args ...string) (stdout, stderr string) {
-	tb.Helper()
-	if _, err := exec.LookPath(tool); err != nil {
-		tb.Fatalf("%s not found on PATH (%v); run `make deps` to install it", tool, err)
-	}
-	cmd := exec.Command(tool, args...)
-	var o, e bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &o, &e
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("%s %s: %v: %s", tool, strings.Join(args, " "), err, e.String())
-	}
-	return o.String(), e.String()
-}
-
-// writeTemp writes b to a new file in the test's temporary directory.
-func writeTemp(tb testing.TB, name string, b []byte) string {
-	tb.Helper()
-	p := filepath.Join(tb.TempDir(), name)
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	return p
 }
 
 // pes is one PES packet found by demux.

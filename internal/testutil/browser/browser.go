@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -146,16 +147,7 @@ for (const e of ['loadedmetadata', 'canplay', 'playing', 'waiting', 'stalled', '
 }
 v.addEventListener('seeked', () => { window.__seeked++; window.__seekedAt = v.currentTime; });
 window.__state = () => ({
-  time: v.currentTime,
-  duration: isFinite(v.duration) ? v.duration : -1,
-  readyState: v.readyState,
-  seeking: v.seeking,
-  ended: v.ended,
-  paused: v.paused,
-  seeked: window.__seeked,
-  seekedAt: window.__seekedAt,
-  videoWidth: v.videoWidth,
-  videoHeight: v.videoHeight,
+` + VideoStateJS + `
   videoFrames: v.getVideoPlaybackQuality().totalVideoFrames,
   droppedFrames: v.getVideoPlaybackQuality().droppedVideoFrames,
   audioBytes: v.webkitAudioDecodedByteCount || 0,
@@ -166,29 +158,55 @@ window.__state = () => ({
 </body></html>
 `))
 
+// VideoState is what the player pages of this package and of package
+// players report of their <video> element, in window.__state().
+type VideoState struct {
+	Time        float64 `json:"time"` // currentTime
+	Duration    float64 `json:"duration"`
+	ReadyState  int     `json:"readyState"`
+	Seeking     bool    `json:"seeking"`
+	Ended       bool    `json:"ended"`
+	Paused      bool    `json:"paused"`
+	Seeked      int     `json:"seeked"`   // seeked events so far
+	SeekedAt    float64 `json:"seekedAt"` // currentTime at the last one
+	VideoWidth  int     `json:"videoWidth"`
+	VideoHeight int     `json:"videoHeight"`
+}
+
+// VideoStateJS is the JavaScript of the properties of a VideoState, for the
+// object that a page's window.__state() returns. The page has the <video>
+// element in v and counts its seeked events in window.__seeked, keeping its
+// currentTime at the last one in window.__seekedAt (-1 before). Duration is
+// -1 while unknown and -2 when infinite.
+const VideoStateJS = `  time: v.currentTime,
+  duration: isFinite(v.duration) ? v.duration : (isNaN(v.duration) ? -1 : -2),
+  readyState: v.readyState,
+  seeking: v.seeking,
+  ended: v.ended,
+  paused: v.paused,
+  seeked: window.__seeked,
+  seekedAt: window.__seekedAt,
+  videoWidth: v.videoWidth,
+  videoHeight: v.videoHeight,`
+
+func (s VideoState) String() string {
+	return fmt.Sprintf("currentTime=%.3f duration=%.3f readyState=%d seeking=%v paused=%v ended=%v seeked=%d seekedAt=%.3f video=%dx%d",
+		s.Time, s.Duration, s.ReadyState, s.Seeking, s.Paused, s.Ended, s.Seeked, s.SeekedAt, s.VideoWidth, s.VideoHeight)
+}
+
 // state is the result of window.__state() on the page of PlayAndSeek.
 type state struct {
-	Time          float64 `json:"time"`
-	Duration      float64 `json:"duration"`
-	ReadyState    int     `json:"readyState"`
-	Seeking       bool    `json:"seeking"`
-	Ended         bool    `json:"ended"`
-	Paused        bool    `json:"paused"`
-	Seeked        int     `json:"seeked"`
-	SeekedAt      float64 `json:"seekedAt"`
-	VideoWidth    int     `json:"videoWidth"`
-	VideoHeight   int     `json:"videoHeight"`
-	VideoFrames   int     `json:"videoFrames"`
-	DroppedFrames int     `json:"droppedFrames"`
-	AudioBytes    int     `json:"audioBytes"`
-	Error         string  `json:"error"`
-	Log           string  `json:"log"`
+	VideoState
+	VideoFrames   int    `json:"videoFrames"`
+	DroppedFrames int    `json:"droppedFrames"`
+	AudioBytes    int    `json:"audioBytes"`
+	Error         string `json:"error"`
+	Log           string `json:"log"`
 }
 
 func (s state) String() string {
-	return fmt.Sprintf("currentTime=%.3f duration=%.3f readyState=%d seeking=%v paused=%v ended=%v seeked=%d seekedAt=%.3f video=%dx%d frames=%d dropped=%d audioBytes=%d error=%q events=[%s]",
-		s.Time, s.Duration, s.ReadyState, s.Seeking, s.Paused, s.Ended, s.Seeked, s.SeekedAt,
-		s.VideoWidth, s.VideoHeight, s.VideoFrames, s.DroppedFrames, s.AudioBytes, s.Error, s.Log)
+	return fmt.Sprintf("%s frames=%d dropped=%d audioBytes=%d error=%q events=[%s]",
+		s.VideoState, s.VideoFrames, s.DroppedFrames, s.AudioBytes, s.Error, s.Log)
 }
 
 // PlayAndSeek plays videoURL in a <video> element of a page that it serves
@@ -221,11 +239,7 @@ func PlayAndSeek(tb testing.TB, ctx context.Context, videoURL string) float64 {
 
 	// Leave the page on exit so that the browser drops its connections to
 	// the video server.
-	defer func() {
-		lctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		_ = chromedp.Do(lctx, chromedp.Navigate("about:blank"))
-	}()
+	defer Leave(ctx, stepTimeout)
 
 	step := func(what string, action chromedp.Action[chromedp.Void]) {
 		tb.Helper()
@@ -239,12 +253,7 @@ func PlayAndSeek(tb testing.TB, ctx context.Context, videoURL string) float64 {
 	// the video has an error, and returns the state at that moment.
 	wait := func(what, cond string) state {
 		tb.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout+5*time.Second)
-		defer cancel()
-		s, err := chromedp.Run(sctx, chromedp.Poll[state](
-			fmt.Sprintf(`(v.error || (%s)) && window.__state()`, cond),
-			chromedp.WithPollingInterval(pollInterval),
-			chromedp.WithPollingTimeout(stepTimeout)))
+		s, err := Poll[state](ctx, fmt.Sprintf(`(v.error || (%s)) && window.__state()`, cond), stepTimeout)
 		if err != nil {
 			tb.Fatalf("browser: waiting for %s: %v; %s", what, err, currentState(ctx))
 		}
@@ -287,11 +296,87 @@ func PlayAndSeek(tb testing.TB, ctx context.Context, videoURL string) float64 {
 
 // currentState returns the page state for a failure message.
 func currentState(ctx context.Context) string {
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(sctx, chromedp.Evaluate[state](`window.__state ? window.__state() : null`))
+	s, err := Eval[state](ctx, `window.__state ? window.__state() : null`, 5*time.Second)
 	if err != nil {
 		return fmt.Sprintf("page state unavailable: %v", err)
 	}
 	return "page state: " + s.String()
+}
+
+// Poll evaluates the JavaScript expression expr in the page of the tab ctx
+// (from New) every 50 ms until its value is truthy, for at most timeout,
+// and returns that value decoded into a T. It runs with Run, so it
+// survives the page's JavaScript context changing under chromedp.
+func Poll[T any](ctx context.Context, expr string, timeout time.Duration) (T, error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
+	defer cancel()
+	return Run(sctx, chromedp.Poll[T](expr,
+		chromedp.WithPollingInterval(pollInterval),
+		chromedp.WithPollingTimeout(timeout)))
+}
+
+// Eval evaluates the JavaScript expression expr in the page of the tab ctx
+// with Run, for at most timeout, and returns its value decoded into a T.
+func Eval[T any](ctx context.Context, expr string, timeout time.Duration) (T, error) {
+	sctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return Run(sctx, chromedp.Evaluate[T](expr))
+}
+
+// Leave navigates the tab ctx to about:blank, waiting at most timeout: it
+// stops what the page plays and drops the browser's connections to the
+// servers of the page. An error is ignored.
+func Leave(ctx context.Context, timeout time.Duration) {
+	lctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	_ = chromedp.Do(lctx, chromedp.Navigate("about:blank"))
+}
+
+// Run runs action and retries it while it fails because the JavaScript
+// context that chromedp chose is gone, until ctx ends. Under load, chromedp
+// sometimes evaluates in a context of the previous page of the tab just
+// after a navigation, and Chromium answers "Cannot find context with
+// specified id"; the action did not run then, so it is safe to retry.
+func Run[T any](ctx context.Context, action chromedp.Action[T]) (T, error) {
+	for {
+		v, err := chromedp.Run(ctx, action)
+		if err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// fatalTB is a testing.TB whose Fatalf records the message and ends the
+// goroutine, like testing.T's FailNow, without failing the test.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// FatalMessage runs fn in a goroutine with a testing.TB that passes
+// everything to tb but Fatalf, which records its message and ends fn
+// without failing tb. It returns the message, "" if fn returned. It tests
+// helpers that fail the test, such as PlayAndSeek.
+func FatalMessage(tb testing.TB, fn func(tb testing.TB)) string {
+	tb.Helper()
+	ft := &fatalTB{TB: tb}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ft)
+	}()
+	<-done
+	return ft.msg
 }

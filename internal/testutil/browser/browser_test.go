@@ -2,13 +2,11 @@ package browser_test
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -61,31 +59,11 @@ func TestPlayAndSeek(t *testing.T) {
 	}
 }
 
-// fatalTB records the first Fatalf and ends the goroutine, like testing.T.
-type fatalTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalTB) Helper() {}
-
-func (f *fatalTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
 // failsWith runs PlayAndSeek for videoURL on a fake TB and returns its
 // failure message ("" if it passed).
 func failsWith(t *testing.T, ctx context.Context, videoURL string) string {
 	t.Helper()
-	ft := &fatalTB{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		browser.PlayAndSeek(ft, ctx, videoURL)
-	}()
-	<-done
-	return ft.msg
+	return browser.FatalMessage(t, func(tb testing.TB) { browser.PlayAndSeek(tb, ctx, videoURL) })
 }
 
 func TestPlayAndSeekFailures(t *testing.T) {

@@ -61,6 +61,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/jitstream/jitstream/internal/testutil/browser"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 )
 
@@ -68,8 +70,7 @@ import (
 // expectations: a healthy stream on loopback passes each step in about a
 // second.
 const (
-	stepTimeout  = 20 * time.Second
-	pollInterval = 50 * time.Millisecond
+	stepTimeout = 20 * time.Second
 	// seekTolerance is how far (in seconds) the position after the seek may
 	// be from the requested one: a player may jump a small gap at the seek
 	// point.
@@ -283,17 +284,8 @@ window.__state = () => {
   const ranges = [];
   for (let i = 0; i < v.buffered.length; i++) ranges.push(v.buffered.start(i).toFixed(2) + '-' + v.buffered.end(i).toFixed(2));
   return {
-    time: v.currentTime,
-    duration: isFinite(v.duration) ? v.duration : (isNaN(v.duration) ? -1 : -2),
-    readyState: v.readyState,
+` + browser.VideoStateJS + `
     networkState: v.networkState,
-    seeking: v.seeking,
-    ended: v.ended,
-    paused: v.paused,
-    seeked: window.__seeked,
-    seekedAt: window.__seekedAt,
-    videoWidth: v.videoWidth,
-    videoHeight: v.videoHeight,
     frames: q.totalVideoFrames,
     dropped: q.droppedVideoFrames,
     frameCallbacks: window.__frameCallbacks,
@@ -315,17 +307,8 @@ try {
 
 // state is the result of window.__state().
 type state struct {
-	Time           float64  `json:"time"`
-	Duration       float64  `json:"duration"`
-	ReadyState     int      `json:"readyState"`
+	browser.VideoState
 	NetworkState   int      `json:"networkState"`
-	Seeking        bool     `json:"seeking"`
-	Ended          bool     `json:"ended"`
-	Paused         bool     `json:"paused"`
-	Seeked         int      `json:"seeked"`
-	SeekedAt       float64  `json:"seekedAt"`
-	VideoWidth     int      `json:"videoWidth"`
-	VideoHeight    int      `json:"videoHeight"`
 	Frames         int      `json:"frames"`
 	Dropped        int      `json:"dropped"`
 	FrameCallbacks int      `json:"frameCallbacks"`
@@ -337,9 +320,8 @@ type state struct {
 }
 
 func (s state) String() string {
-	return fmt.Sprintf("currentTime=%.3f duration=%.3f readyState=%d networkState=%d seeking=%v paused=%v ended=%v seeked=%d seekedAt=%.3f video=%dx%d frames=%d dropped=%d frameCallbacks=%d buffered=[%s] mediaError=%q events=[%s]",
-		s.Time, s.Duration, s.ReadyState, s.NetworkState, s.Seeking, s.Paused, s.Ended, s.Seeked, s.SeekedAt,
-		s.VideoWidth, s.VideoHeight, s.Frames, s.Dropped, s.FrameCallbacks, s.Buffered, s.MediaError, s.Log)
+	return fmt.Sprintf("%s networkState=%d frames=%d dropped=%d frameCallbacks=%d buffered=[%s] mediaError=%q events=[%s]",
+		s.VideoState, s.NetworkState, s.Frames, s.Dropped, s.FrameCallbacks, s.Buffered, s.MediaError, s.Log)
 }
 
 // consoleLog keeps the last lines of the browser console.
@@ -483,11 +465,7 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 	}()
 	// Leave the page on exit: it stops the player and drops the browser's
 	// connections to the stream's server.
-	defer func() {
-		lctx, cancel := context.WithTimeout(ctx, stepTimeout)
-		defer cancel()
-		_ = chromedp.Do(lctx, chromedp.Navigate("about:blank"))
-	}()
+	defer browser.Leave(ctx, stepTimeout)
 
 	fail := func(format string, args ...any) {
 		tb.Helper()
@@ -518,12 +496,9 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 	// the player reported a fatal error, and returns the state then.
 	wait := func(what, cond string) state {
 		tb.Helper()
-		sctx, cancel := context.WithTimeout(ctx, stepTimeout+5*time.Second)
-		defer cancel()
-		s, err := run(sctx, chromedp.Poll[state](
+		s, err := browser.Poll[state](ctx,
 			fmt.Sprintf(`window.__state && (window.__errors.length > 0 || v.error || (%s)) && window.__state()`, cond),
-			chromedp.WithPollingInterval(pollInterval),
-			chromedp.WithPollingTimeout(stepTimeout)))
+			stepTimeout)
 		if err != nil {
 			fail("waiting for %s: not within %v: %v", what, stepTimeout, err)
 		}
@@ -553,10 +528,8 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 	}
 
 	target := s.Duration / 2
-	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-	_, err = run(sctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
-		`window.__seekedBefore = window.__seeked; v.currentTime = %f`, target)))
-	cancel()
+	_, err = browser.Eval[chromedp.Void](ctx, fmt.Sprintf(
+		`window.__seekedBefore = window.__seeked; v.currentTime = %f`, target), stepTimeout)
 	if err != nil {
 		fail("seeking to %.3f: %v", target, err)
 	}
@@ -581,28 +554,7 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 
 // currentState evaluates window.__state() for a failure message.
 func currentState(ctx context.Context) (state, error) {
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	return run(sctx, chromedp.Evaluate[state](`window.__state ? window.__state() : {log: 'page has no __state'}`))
-}
-
-// run runs action and retries it while it fails because the JavaScript
-// context that chromedp chose is gone, until ctx ends. Under load, chromedp
-// sometimes evaluates in a context of the previous page of the tab just
-// after a navigation, and Chromium answers "Cannot find context with
-// specified id"; the action did not run then, so it is safe to retry.
-func run[T any](ctx context.Context, action chromedp.Action[T]) (T, error) {
-	for {
-		v, err := chromedp.Run(ctx, action)
-		if err == nil || !strings.Contains(err.Error(), "Cannot find context with specified id") {
-			return v, err
-		}
-		select {
-		case <-ctx.Done():
-			return v, err
-		case <-time.After(pollInterval):
-		}
-	}
+	return browser.Eval[state](ctx, `window.__state ? window.__state() : {log: 'page has no __state'}`, 5*time.Second)
 }
 
 // shortURL returns u without a long query, for console lines.

@@ -2,11 +2,9 @@ package players_test
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -92,33 +90,6 @@ func TestPlaySmooth(t *testing.T) {
 	checkResult(t, res, start)
 }
 
-// fatalTB records the first Fatalf and ends the goroutine, like testing.T.
-type fatalTB struct {
-	testing.TB
-	msg string
-}
-
-func (f *fatalTB) Helper() {}
-
-func (f *fatalTB) Fatalf(format string, args ...any) {
-	f.msg = fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-// failure runs play on a fake TB and returns its failure message ("" if it
-// passed).
-func failure(t *testing.T, play func(tb testing.TB)) string {
-	t.Helper()
-	tb := &fatalTB{TB: t}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		play(tb)
-	}()
-	<-done
-	return tb.msg
-}
-
 // TestFailures checks that the helpers fail, with the player's error in the
 // message, on streams that do not play.
 func TestFailures(t *testing.T) {
@@ -155,7 +126,7 @@ func TestFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			msg := failure(t, func(tb testing.TB) { tc.play(tb, ctx, tc.url) })
+			msg := browser.FatalMessage(t, func(tb testing.TB) { tc.play(tb, ctx, tc.url) })
 			t.Logf("failed after %v with:\n%s", time.Since(start).Round(time.Millisecond), msg)
 			if msg == "" {
 				t.Fatalf("%s passed", tc.url)
@@ -202,7 +173,7 @@ func TestNotInstalled(t *testing.T) {
 		{"other-version", players.PlayHLS, []string{"hls.js 0.9.0, package.json pins 1.0.0", "run `make deps`"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			msg := failure(t, func(tb testing.TB) { tc.play(tb, context.Background(), "http://127.0.0.1:1/x") })
+			msg := browser.FatalMessage(t, func(tb testing.TB) { tc.play(tb, context.Background(), "http://127.0.0.1:1/x") })
 			t.Logf("message: %s", msg)
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {

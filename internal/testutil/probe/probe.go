@@ -123,14 +123,8 @@ func RequireTools(tb testing.TB) {
 // error.
 func run(tb testing.TB, tool string, args ...string) []byte {
 	tb.Helper()
-	RequireTools(tb)
-	cmd := exec.Command(tool, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("probe: %s %s: %v: %s", tool, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	return stdout.Bytes()
+	stdout, _ := Tool(tb, tool, args...)
+	return []byte(stdout)
 }
 
 // Probe runs ffprobe -show_streams -show_format on src.
@@ -234,16 +228,17 @@ func Packets(tb testing.TB, src string, extraInputArgs ...string) []Packet {
 	args := append([]string{"-nostdin", "-hide_banner", "-v", "error"}, extraInputArgs...)
 	args = append(args, "-i", src, "-map", "0", "-c", "copy", "-f", "framemd5", "-")
 	out := run(tb, "ffmpeg", args...)
-	pkts, err := parseFrameMD5(out)
+	pkts, err := ParseFrameMD5(out)
 	if err != nil {
 		tb.Fatalf("probe: parsing framemd5 of %s: %v", src, err)
 	}
 	return pkts
 }
 
-// parseFrameMD5 parses framemd5 lines "stream, dts, pts, duration, size,
-// hash[, side data...]", skipping comments.
-func parseFrameMD5(out []byte) ([]Packet, error) {
+// ParseFrameMD5 parses the output of ffmpeg's framemd5 muxer: lines
+// "stream, dts, pts, duration, size, hash[, side data...]", skipping
+// comments.
+func ParseFrameMD5(out []byte) ([]Packet, error) {
 	var pkts []Packet
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)

@@ -1,4 +1,4 @@
-package dash
+package mediatest
 
 import (
 	"time"
@@ -6,12 +6,12 @@ import (
 	"github.com/jitstream/jitstream/internal/media"
 )
 
-// synth returns the index of a synthetic recording: video at fps frames per
+// Synth returns the index of a synthetic recording: video at fps frames per
 // second (timescale 90000, key frame every gop frames, B-frame-like
 // composition offsets, MediaTime of two frames) and, unless noAudio, AAC
 // at 48 kHz (1024-sample frames). Sample bytes are laid out back to back in
 // one object; they are never read.
-func synth(seconds, fps, gop int, noAudio bool) *media.Index {
+func Synth(seconds, fps, gop int, noAudio bool) *media.Index {
 	const vts = 90000
 	frame := uint32(vts / fps)
 	video := &media.Track{
@@ -68,11 +68,26 @@ func synth(seconds, fps, gop int, noAudio bool) *media.Index {
 	return ix
 }
 
-// synthAudioOnly is synth's audio track alone (as track 1).
-func synthAudioOnly(seconds int) *media.Index {
-	ix := synth(seconds, 30, 60, false)
+// SynthAudioOnly is Synth's audio track alone (as track 1).
+func SynthAudioOnly(seconds int) *media.Index {
+	ix := Synth(seconds, 30, 60, false)
 	a := ix.Tracks[1]
 	a.ID = 1
 	ix.Tracks = []*media.Track{a}
 	return ix
+}
+
+// AddUnalignedVideo appends to ix (from Synth) a copy of its video track,
+// as track 3, whose key frames are every gop frames from frame 15: like a
+// second camera angle with its own GOP phase, its segments do not start
+// with key frames. It returns the new track.
+func AddUnalignedVideo(ix *media.Index, gop int) *media.Track {
+	v2 := *ix.Tracks[0]
+	v2.ID = 3
+	v2.Samples.Sync = make([]bool, len(v2.Samples.Sync))
+	for i := range v2.Samples.Sync {
+		v2.Samples.Sync[i] = i%gop == 15
+	}
+	ix.Tracks = append(ix.Tracks, &v2)
+	return &v2
 }
