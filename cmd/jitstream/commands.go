@@ -16,6 +16,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/outputs"
@@ -70,8 +71,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	withSample := fs.Bool("sample", true, "ingest a generated sample recording for user \"demo\" when the store has no users")
 	verbose := fs.Bool("v", false, "log every request")
 	debug := fs.Bool("debug", false, "serve /debug/heap and /debug/pprof/")
+	dc := delivery.DefaultConfig()
+	fs.DurationVar(&dc.Burst, "burst", dc.Burst, "fast start: media sent at full speed at the start of each progressive response")
+	fs.Float64Var(&dc.Factor, "pace-factor", dc.Factor, "after the burst, send at the content's bit rate times this (0: no pacing)")
+	fs.BoolVar(&dc.PaceSegments, "pace-segments", dc.PaceSegments, "pace the segments of adaptive streams too")
+	fs.Func("max-egress", "bandwidth budget of the server, e.g. 1Gbit, 500Mbit, 100MB/s (default 0: unlimited)", func(v string) error {
+		r, err := delivery.ParseRate(v)
+		dc.MaxEgress = r
+		return err
+	})
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	dl, err := delivery.New(dc)
+	if err != nil {
+		fmt.Fprintln(stderr, "jitstream serve:", err)
+		return errUsage
 	}
 	level := slog.LevelInfo
 	if *verbose {
@@ -95,12 +110,17 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           server.New(outputs.New(lib, 0), server.Options{Logger: log, Debug: *debug}),
+		Handler:           server.New(outputs.New(lib, 0), server.Options{Logger: log, Debug: *debug, Delivery: dl}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root())
+	budget := "unlimited"
+	if dc.MaxEgress > 0 {
+		budget = delivery.FormatRate(dc.MaxEgress)
+	}
+	log.Info("delivery", "burst", dc.Burst, "pace_factor", dc.Factor, "pace_segments", dc.PaceSegments, "max_egress", budget)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -86,6 +86,9 @@ func TestCLIErrors(t *testing.T) {
 		{"bad user name", []string{"ingest", "--store", dir, "--user", "../etc", fixtures.H264AAC(t)}, "invalid name"},
 		{"unknown asset", []string{"inspect", "--store", dir, "--user", "alice", "NOPE"}, "unknown"},
 		{"rm unknown", []string{"rm", "--store", dir, "--user", "alice", "NOPE"}, "unknown"},
+		{"bad budget", []string{"serve", "--store", dir, "--max-egress", "10 parsecs"}, "unknown unit"},
+		{"negative pace factor", []string{"serve", "--store", dir, "--pace-factor", "-1"}, "pace factor"},
+		{"negative burst", []string{"serve", "--store", dir, "--burst", "-1s"}, "negative burst"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

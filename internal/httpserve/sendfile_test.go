@@ -27,7 +27,11 @@ func TestSendfileProbe(t *testing.T) {
 	if mode == "get" {
 		st = getOnly{fx.fs}
 	}
-	res := do(t, newServer(t, st, fx.file, Options{}), "GET")
+	var o Options
+	if mode == "paced" {
+		o.Pacer = nopPacer{size: 64 << 10}
+	}
+	res := do(t, newServer(t, st, fx.file, o), "GET")
 	res.check(t, 200)
 	if !bytes.Equal(res.body, fx.want) {
 		t.Fatal("body differs")
@@ -37,7 +41,8 @@ func TestSendfileProbe(t *testing.T) {
 var sendfileRe = regexp.MustCompile(`sendfile.*\)\s+=\s+(\d+)`)
 
 // TestSendfile checks with strace(1) that the stored bytes of a response go
-// out with sendfile(2) on a FileOpener backend, and not on others.
+// out with sendfile(2) on a FileOpener backend, also when paced (one
+// sendfile per chunk), and not on others.
 func TestSendfile(t *testing.T) {
 	if testing.Short() || runtime.GOOS != "linux" || os.Getenv(probeEnv) != "" {
 		t.Skip("needs linux and strace; not in -short")
@@ -53,7 +58,7 @@ func TestSendfile(t *testing.T) {
 			stored += p.Len
 		}
 	}
-	for _, mode := range []string{"fileopener", "get"} {
+	for _, mode := range []string{"fileopener", "paced", "get"} {
 		out := filepath.Join(t.TempDir(), "strace.out")
 		cmd := exec.Command(strace, "-f", "-qq", "-o", out, "-e", "trace=sendfile",
 			os.Args[0], "-test.run=^TestSendfileProbe$", "-test.count=1", "-test.v")
@@ -84,6 +89,13 @@ func TestSendfile(t *testing.T) {
 			// must go out with sendfile.
 			if sent < stored-512 || sent > stored {
 				t.Errorf("fileopener: %d bytes sent with sendfile, want %d (less at most 512)", sent, stored)
+			}
+		case "paced":
+			if sent < stored-512 || sent > stored {
+				t.Errorf("paced: %d bytes sent with sendfile, want %d (less at most 512)", sent, stored)
+			}
+			if min := stored / (64 << 10); calls < min {
+				t.Errorf("paced: %d sendfile calls, want at least %d (one per 64 KiB chunk)", calls, min)
 			}
 		case "get":
 			if sent != 0 {

@@ -132,17 +132,21 @@ func (o *Outputs) List(ctx context.Context, user string) ([]Entry, error) {
 }
 
 // Open resolves name (a path relative to the user's root, unescaped) with
-// its query to a virtual file.
+// its query to a virtual file. A query with rate asks for trick play (see
+// OpenDelivery, which also says how to pace the file).
 func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*vfile.File, error) {
+	if id, frag, ok := trickTarget(name, q); ok {
+		f, _, err := o.openTrick(ctx, user, name, id, frag, q)
+		return f, err
+	}
 	if id, file, ok := strings.Cut(name, "/"); ok {
 		a, err := o.lib.Asset(ctx, user, id)
 		if err != nil {
 			return nil, err
 		}
-		for _, c := range a.Chapters {
+		for i, c := range a.Chapters {
 			if c.Name == file {
-				return vfile.New(c.Name, contentType(c.Name), a.Ingested, vfile.ETag("original", c.Object, strconv.FormatInt(c.Size, 10)),
-					[]vfile.Piece{vfile.Stored(c.Object, 0, c.Size)}), nil
+				return o.original(ctx, a, i)
 			}
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
@@ -185,6 +189,65 @@ func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*v
 	return f, nil
 }
 
+// original returns chapter c of asset a, byte-exact, with its timeline
+// (OriginalTimeline).
+func (o *Outputs) original(ctx context.Context, a *library.Asset, c int) (*vfile.File, error) {
+	key := fmt.Sprintf("%s/%s/%s/original/%d", a.User, a.ID, a.Rev, c)
+	if f, ok := o.files.Get(key); ok {
+		return f, nil
+	}
+	ch := a.Chapters[c]
+	f := vfile.New(ch.Name, contentType(ch.Name), a.Ingested, vfile.ETag("original", ch.Object, strconv.FormatInt(ch.Size, 10)),
+		[]vfile.Piece{vfile.Stored(ch.Object, 0, ch.Size)})
+	ix, err := o.lib.Index(ctx, a)
+	if err != nil {
+		// The original is served all the same, byte-exact, without
+		// timeline (so unpaced), and not cached: the next request tries
+		// the index again.
+		return f, nil
+	}
+	if c < len(ix.Chapters) && ix.Chapters[c].Object == ch.Object {
+		f.Timeline = OriginalTimeline(ix, c, ch.Size)
+	}
+	o.files.Add(key, f, generatedBytes(f))
+	return f, nil
+}
+
+// OriginalTimeline is the timeline of chapter c of ix, an original file of
+// size bytes: the offsets of its samples in the file (from the index) and
+// their decode times relative to the track's first sample in the chapter,
+// one point per vfile.TimelineStep of media; the last point is the file's
+// end at the chapter's duration.
+func OriginalTimeline(ix *media.Index, c int, size int64) vfile.Timeline {
+	dur := ix.Chapters[c].Duration.Seconds()
+	step := vfile.TimelineStep(dur)
+	var pts []vfile.TimePoint
+	for _, t := range ix.Tracks {
+		s := &t.Samples
+		if c+1 >= len(s.ChapterStart) || t.Timescale == 0 {
+			continue
+		}
+		lo, hi := s.ChapterStart[c], s.ChapterStart[c+1]
+		last := math.Inf(-1)
+		for i := lo; i < hi; i++ {
+			tm := float64(s.DTS[i]-s.DTS[lo]) / float64(t.Timescale)
+			if tm-last < step/2 {
+				continue
+			}
+			last = tm
+			pts = append(pts, vfile.TimePoint{Off: s.Offset[i], Time: tm})
+		}
+		if hi > lo {
+			dur = max(dur, float64(s.DTS[hi]-s.DTS[lo])/float64(t.Timescale))
+		}
+	}
+	if len(pts) == 0 {
+		return nil
+	}
+	pts = append(pts, vfile.TimePoint{Off: size, Time: dur})
+	return vfile.CompactTimeline(pts, step)
+}
+
 // Forget drops cached files of an asset (after deletion).
 func (o *Outputs) Forget(user, id string) {
 	prefix := user + "/" + id + "/"
@@ -192,7 +255,7 @@ func (o *Outputs) Forget(user, id string) {
 }
 
 func generatedBytes(f *vfile.File) int64 {
-	n := int64(len(f.Pieces)) * 48
+	n := int64(len(f.Pieces))*48 + f.Timeline.Bytes()
 	for _, p := range f.Pieces {
 		n += int64(len(p.Data))
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
@@ -29,6 +30,11 @@ type Options struct {
 	MaxUploadBytes int64
 	// Debug mounts /debug/heap and the pprof handlers under /debug/pprof/.
 	Debug bool
+	// Delivery, if not nil, paces the progressive files of /files/ (fast
+	// start and throttling), and the segments of streams when configured
+	// to, within its bandwidth budget. Nil serves everything at full
+	// speed.
+	Delivery *delivery.Controller
 }
 
 // Server is jitstream's HTTP handler.
@@ -47,7 +53,7 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	}
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux()}
 	s.routes()
-	streams.New(s.lib, streams.Options{Logger: opt.Logger}).Register(s.mux)
+	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(s.mux)
 	return s
 }
 
@@ -81,7 +87,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified")
+	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Range, If-Range, If-None-Match, If-Modified-Since, Content-Type")
@@ -124,6 +130,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, "bad query"
 	case errors.Is(err, mp4build.ErrRange):
 		return http.StatusBadRequest, "clip range outside the recording"
+	case errors.Is(err, mp4build.ErrTrickRate):
+		return http.StatusBadRequest, "invalid trick-play request"
 	case errors.Is(err, library.ErrEmpty):
 		return http.StatusBadRequest, "empty upload"
 	case errors.Is(err, library.ErrBadName):
@@ -168,13 +176,27 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 		s.assetListing(w, r, user, id)
 		return
 	}
-	f, err := s.out.Open(r.Context(), user, name, r.URL.Query())
+	f, how, err := s.out.OpenDelivery(r.Context(), user, name, r.URL.Query())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	httpserve.ServeFile(w, r, s.lib.Store(), f)
+	// Originals, consolidated files, clips and fragmented MP4s are all
+	// played while they download: paced as progressive files. A trick
+	// stream is paced by its own timeline; the normal stream sent instead
+	// of a too sparse one plays how.Speed times faster.
+	kind := delivery.Progressive
+	if how.Trick {
+		kind = delivery.Trick
+	}
+	d := s.opt.Delivery
+	d.Serve(w, r, s.lib.Store(), f, delivery.Params{Kind: kind, Pace: d.Paces(kind), Speed: float64(how.Speed)},
+		httpserve.Options{Logger: s.log})
 }
+
+// Delivery is the server's delivery controller (nil when none), for its
+// statistics.
+func (s *Server) Delivery() *delivery.Controller { return s.opt.Delivery }
 
 // debugHeap collects garbage, then reports the live heap.
 func debugHeap(w http.ResponseWriter, r *http.Request) {

@@ -28,7 +28,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 	switch format {
 	case "hls":
 		if rest == "master.m3u8" {
-			return h.hlsMaster(a)
+			return h.hlsMaster(a, nil)
 		}
 		if tsPath, ok := strings.CutPrefix(rest, "ts/"); ok {
 			return h.hlsTS(ctx, a, tsPath)
@@ -46,7 +46,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		return cmafFile(a, t, file)
 	case "dash":
 		if rest == "manifest.mpd" {
-			return h.dashMPD(a)
+			return h.dashMPD(a, nil)
 		}
 		trick := false
 		if r, ok := strings.CutPrefix(rest, "trick/"); ok {
@@ -149,7 +149,9 @@ func cmafFile(a *asset, t *media.Track, file string) (*vfile.File, error) {
 	if err := mp4build.MediaSegment(&b, a.ix, []*media.Track{t}, a.segs[n], uint32(n+1)); err != nil {
 		return nil, fmt.Errorf("streams: segment %d of track %d: %w", n, t.ID, err)
 	}
-	return b.File(file, ctype, time.Time{}, ""), nil
+	f := b.File(file, ctype, time.Time{}, "")
+	segmentTimeline(a, n, f)
+	return f, nil
 }
 
 func textFile(name, ctype string, b []byte) *vfile.File {

@@ -13,9 +13,9 @@ import (
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
-// hlsMaster is the fMP4 master playlist.
-func (h *Handler) hlsMaster(a *asset) (*vfile.File, error) {
-	return textFile("master.m3u8", typeM3U8, hls.Master(a.ix, a.segs, hls.MasterOptions{})), nil
+// hlsMaster is the fMP4 master playlist, without the tracks of exclude.
+func (h *Handler) hlsMaster(a *asset, exclude []uint32) (*vfile.File, error) {
+	return textFile("master.m3u8", typeM3U8, hls.Master(a.ix, a.segs, hls.MasterOptions{Exclude: exclude})), nil
 }
 
 // mediaOptions are the options shared by an asset's media playlists.
@@ -104,9 +104,9 @@ func tsIFrames(a *asset) ([]hls.IFrame, error) {
 	return frames, nil
 }
 
-// dashMPD is the static MPD.
-func (h *Handler) dashMPD(a *asset) (*vfile.File, error) {
-	b, err := dash.MPD(a.ix, a.segs, dash.Options{})
+// dashMPD is the static MPD, without the tracks of exclude.
+func (h *Handler) dashMPD(a *asset, exclude []uint32) (*vfile.File, error) {
+	b, err := dash.MPD(a.ix, a.segs, dash.Options{Exclude: exclude})
 	if err != nil {
 		return nil, err
 	}

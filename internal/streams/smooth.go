@@ -37,7 +37,9 @@ func (h *Handler) smooth(a *asset, path string) (*vfile.File, error) {
 	if err := smooth.Fragment(&b, a.ix, t, a.segs, n); err != nil {
 		return nil, smoothErr(err)
 	}
-	return b.File(path, smooth.ContentType(t), time.Time{}, ""), nil
+	f := b.File(path, smooth.ContentType(t), time.Time{}, "")
+	segmentTimeline(a, n, f)
+	return f, nil
 }
 
 func smoothErr(err error) error {

@@ -20,6 +20,13 @@
 // Every format uses the same segment boundaries (media.Index.Segments). The
 // same URL always gives the same bytes (asset ids are never reused), so
 // segments are served as immutable.
+//
+// With a delivery controller (Options.Delivery), media segments count
+// against the server's bandwidth budget (kind delivery.Segment, or
+// delivery.Trick for the DASH trick-mode segments) and are paced when the
+// controller paces segments; master manifests (HLS fMP4 and MPEG-TS, DASH,
+// Smooth) built while the budget is short leave out the variants that no
+// longer fit, or are answered 503 when none fits, and are never cached.
 package streams
 
 import (
@@ -30,9 +37,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/lru"
@@ -62,6 +71,11 @@ type Options struct {
 	// CacheBytes bounds the memory of built files (manifests, moofs, TS
 	// segments); default 256 MiB.
 	CacheBytes int64
+	// Delivery, if not nil, paces segments (when configured to) and keeps
+	// the server's bandwidth budget: segments count against it, and master
+	// manifests built while it is short leave out the variants that do not
+	// fit (see budgetShort).
+	Delivery *delivery.Controller
 }
 
 // Handler serves streams.
@@ -102,6 +116,9 @@ type asset struct {
 	segs []media.Segment
 	key  string // cache key prefix: user/id/rev/clip
 	trickState
+	// rates are the tracks' bit rates by ID (see bitrates).
+	ratesOnce sync.Once
+	rates     map[uint32]int64
 }
 
 // load resolves the {asset} path element: "ID" or "ID,START-END".
@@ -178,6 +195,32 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	path := r.PathValue("path")
 	key := a.key + "/" + path
+	cc := CacheImmutable
+	if isManifest(path) {
+		cc = CacheManifest
+	}
+	o := httpserve.Options{CacheControl: cc, Logger: h.log}
+	if isMaster(path) {
+		exclude, err := h.budgetShort(a, path)
+		if err != nil {
+			h.opt.Delivery.Refuse(w, err)
+			return
+		}
+		if exclude != nil {
+			// Built for the budget of the moment: neither kept here nor
+			// by HTTP caches.
+			f, err := h.buildMaster(a, path, exclude)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			f.ModTime = a.meta.Ingested
+			f.ETag = vfile.ETag(buildVersion, key, "exclude", fmt.Sprint(exclude))
+			o.CacheControl = "no-store"
+			httpserve.ServeFileWith(w, r, h.lib.Store(), f, o)
+			return
+		}
+	}
 	f, ok := h.files.Get(key)
 	if !ok {
 		if f, err = h.build(ctx, a, path); err != nil {
@@ -190,11 +233,25 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 		}
 		h.files.Add(key, f, cost(f))
 	}
-	cc := CacheImmutable
-	if isManifest(path) {
-		cc = CacheManifest
+	if kind, ok := segmentKind(path); ok {
+		h.opt.Delivery.Serve(w, r, h.lib.Store(), f, delivery.Params{Kind: kind, Pace: h.opt.Delivery.Paces(delivery.Segment)}, o)
+		return
 	}
-	httpserve.ServeFileWith(w, r, h.lib.Store(), f, httpserve.Options{CacheControl: cc, Logger: h.log})
+	httpserve.ServeFileWith(w, r, h.lib.Store(), f, o)
+}
+
+// segmentKind tells whether path names a media segment (CMAF, TS or Smooth
+// fragment), which counts against the budget, and its delivery kind:
+// delivery.Trick for the DASH trick-mode segments.
+func segmentKind(path string) (delivery.Kind, bool) {
+	switch {
+	case strings.HasPrefix(path, "dash/trick/") && strings.HasSuffix(path, ".m4s"):
+		return delivery.Trick, true
+	case strings.HasSuffix(path, ".m4s"), strings.HasSuffix(path, ".ts"),
+		strings.HasPrefix(path, "smooth/") && strings.Contains(path, "/Fragments("):
+		return delivery.Segment, true
+	}
+	return 0, false
 }
 
 func isManifest(path string) bool {
@@ -202,7 +259,7 @@ func isManifest(path string) bool {
 }
 
 func cost(f *vfile.File) int64 {
-	n := int64(len(f.Pieces))*48 + 256
+	n := int64(len(f.Pieces))*48 + 256 + f.Timeline.Bytes()
 	for _, p := range f.Pieces {
 		n += int64(len(p.Data))
 	}

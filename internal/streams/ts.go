@@ -54,7 +54,9 @@ func (h *Handler) hlsTS(ctx context.Context, a *asset, path string) (*vfile.File
 	if err != nil {
 		return nil, fmt.Errorf("streams: TS segment %d: %w", n, err)
 	}
-	return vfile.New(path, typeTS, time.Time{}, "", []vfile.Piece{vfile.Bytes(b)}), nil
+	f := vfile.New(path, typeTS, time.Time{}, "", []vfile.Piece{vfile.Bytes(b)})
+	segmentTimeline(a, n, f)
+	return f, nil
 }
 
 // tsKeyframes lists, for every TS segment, its keyframes' byte ranges,

@@ -39,6 +39,10 @@ type File struct {
 	ETag   string
 	Size   int64
 	Pieces []Piece
+	// Timeline, when not nil, maps the file's bytes to media times (see
+	// Timeline); builders of media files fill it, and the delivery of the
+	// file is paced with it.
+	Timeline Timeline
 	// starts[i] is the offset in the file of Pieces[i].
 	starts []int64
 }

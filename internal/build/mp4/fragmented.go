@@ -20,7 +20,9 @@ import (
 //
 // Every traf uses default-base-is-moof and a tfdt; the mdat of a fragment
 // holds, track after track, the byte ranges of the fragment's samples in the
-// originals. The file's Name and ModTime are left for the caller.
+// originals. The file's Timeline places samples at their decode time,
+// relative to the clip's start (one point per vfile.TimelineStep of media).
+// The file's Name and ModTime are left for the caller.
 func Fragmented(ix *media.Index, sel Selection) (*vfile.File, error) {
 	p, err := newPlan(ix, tracksOf(ix), sel)
 	if err != nil {
@@ -30,12 +32,15 @@ func Fragmented(ix *media.Index, sel Selection) (*vfile.File, error) {
 	var b vfile.Builder
 	b.Add(p.initSegment())
 	frags := p.fragments()
+	tl := p.newTimelineRec()
 	for n, ranges := range frags {
-		if err := p.mediaSegment(&b, ranges, uint32(n+1)); err != nil {
+		if err := p.mediaSegment(&b, ranges, uint32(n+1), tl); err != nil {
 			return nil, fmt.Errorf("mp4build: fragment %d of %d: %w", n+1, len(frags), err)
 		}
 	}
-	return b.File("", ContentType, time.Time{}, p.etag("fragmented")), nil
+	f := b.File("", ContentType, time.Time{}, p.etag("fragmented"))
+	f.Timeline = tl.finish(f.Size)
+	return f, nil
 }
 
 // InitSegment returns the init segment (ftyp and moov) of a fragmented MP4
@@ -91,7 +96,7 @@ func MediaSegment(b *vfile.Builder, ix *media.Index, tracks []*media.Track, seg 
 		}
 		ranges[k] = span{first, max(first, end)}
 	}
-	if err := p.mediaSegment(b, ranges, seq); err != nil {
+	if err := p.mediaSegment(b, ranges, seq, nil); err != nil {
 		return fmt.Errorf("mp4build: media segment %d: %w", seq, err)
 	}
 	return nil
@@ -272,8 +277,9 @@ const (
 )
 
 // mediaSegment appends a moof (sequence number seq) and its mdat holding
-// ranges[k] of each plan track.
-func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
+// ranges[k] of each plan track, recording the samples' offsets in tl unless
+// it is nil.
+func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32, tl *timelineRec) error {
 	var trafs []traf
 	for k := range p.tracks {
 		if ranges[k].len() > 0 {
@@ -314,6 +320,9 @@ func (p *plan) mediaSegment(b *vfile.Builder, ranges []span, seq uint32) error {
 	b.Add(w.b)
 	b.Add(mdatHeader(payload))
 	for _, f := range trafs {
+		if tl != nil {
+			tl.span(p.trackIndex(f.tp), f.span, b.Size())
+		}
 		p.addSamples(b, f.tp, f.span)
 	}
 	return nil

@@ -28,7 +28,9 @@ const ContentType = "video/mp4"
 // The mdat payload is made of the byte ranges of the originals that hold the
 // selected samples, merged where they touch or overlap, in (chapter, offset)
 // order: an interleaved original becomes about one piece per chapter. The
-// file's Name and ModTime are left for the caller.
+// file's Timeline places samples at their decode time, relative to the
+// clip's start (one point per vfile.TimelineStep of media). The file's Name
+// and ModTime are left for the caller.
 func Progressive(ix *media.Index, sel Selection) (*vfile.File, error) {
 	p, err := newPlan(ix, tracksOf(ix), sel)
 	if err != nil {
@@ -68,7 +70,22 @@ func Progressive(ix *media.Index, sel Selection) (*vfile.File, error) {
 	for _, pc := range lay.pieces {
 		b.AddStored(pc.Object, pc.Off, pc.Len)
 	}
-	return b.File("", ContentType, time.Time{}, p.etag("progressive")), nil
+	f := b.File("", ContentType, time.Time{}, p.etag("progressive"))
+	f.Timeline = p.progressiveTimeline(lay, base, f.Size)
+	return f, nil
+}
+
+// progressiveTimeline is the timeline of a progressive output whose mdat
+// payload (laid out as lay) starts at file offset base.
+func (p *plan) progressiveTimeline(lay *layout, base, size int64) vfile.Timeline {
+	r := p.newTimelineRec()
+	for k := range p.tracks {
+		tp := &p.tracks[k]
+		for i := tp.first; i < tp.end; i++ {
+			r.sample(k, i, base+lay.off[k][i-tp.first])
+		}
+	}
+	return r.finish(size)
 }
 
 // tracksOf returns the index's tracks (nil-safe).

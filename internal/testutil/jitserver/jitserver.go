@@ -47,6 +47,16 @@ func New(tb testing.TB) *Env {
 	return &Env{URL: srv.URL, Store: st, Library: lib}
 }
 
+// Serve starts another server over e's library, with the given options
+// (pacing, budget...), and returns its URL, without a trailing slash; it
+// stops when the test ends.
+func (e *Env) Serve(tb testing.TB, opt server.Options) string {
+	tb.Helper()
+	srv := httptest.NewServer(server.New(outputs.New(e.Library, 0), opt))
+	tb.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // Upload posts files as one multipart upload (streamed through a pipe) to
 // user's assets and returns the status and body of the answer.
 func (e *Env) Upload(tb testing.TB, user string, files ...string) (int, []byte) {
