@@ -20,6 +20,12 @@
 //     with Retry-After), and adaptive manifests leave out the variants that
 //     do not fit (Budget.Fits).
 //
+// Observability: Stats is a snapshot of the controller's counters (active
+// sessions by kind and pacing, bytes by kind and Mode, ends by End,
+// refusals, allocated rates), which internal/metrics reads at scrape time;
+// Serve logs each session's start (debug) and end (info) with the request's
+// logger, and Config.OnSessionEnd sees each session's SessionStats.
+//
 // The pacing happens in the request's own goroutine (httpserve asks the
 // Session before each chunk, see httpserve.Pacer): no goroutine, no
 // allocation per chunk, one timer per session, and chunks of about 250 ms
@@ -29,6 +35,7 @@ package delivery
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
@@ -69,7 +76,8 @@ type Config struct {
 	RetryAfter time.Duration
 	// OnSessionEnd, if not nil, is called with the statistics of each
 	// session as it ends, from the goroutine of its request (for metrics
-	// and tests). It must not block.
+	// and tests). It must not block. (Serve also logs each session, with
+	// the logger of its httpserve.Options.)
 	OnSessionEnd func(SessionStats)
 }
 
@@ -131,6 +139,73 @@ func (k Kind) MinPercent() int64 {
 	}
 }
 
+// Mode tells how the bytes of a session went (Stats.Sent).
+type Mode uint8
+
+// Modes of delivery.
+const (
+	// Burst bytes went at full speed during fast start.
+	Burst Mode = iota
+	// Paced bytes went at the content's rate times the factor, after the
+	// fast start.
+	Paced
+	// Unpaced bytes belong to sessions without pacing (segments, pace=0
+	// or a zero factor): they count only against the budget.
+	Unpaced
+
+	// NumModes is the number of modes.
+	NumModes = 3
+)
+
+// String names the mode.
+func (m Mode) String() string {
+	switch m {
+	case Burst:
+		return "burst"
+	case Paced:
+		return "paced"
+	case Unpaced:
+		return "unpaced"
+	}
+	return "mode" + strconv.Itoa(int(m))
+}
+
+// End tells why a session ended (SessionStats.End).
+type End uint8
+
+// Ends of sessions.
+const (
+	// NoBody: the response had no body (a 304, 412 or 416 answer, a
+	// store error before the status line), or the session was closed
+	// without being told how its body ended.
+	NoBody End = iota
+	// Complete: the whole body was sent.
+	Complete
+	// ClientGone: the client went away (closed or reset the connection,
+	// or canceled the request) before the end of the body.
+	ClientGone
+	// Failed: the server could not send the body (a store error).
+	Failed
+
+	// NumEnds is the number of ends.
+	NumEnds = 4
+)
+
+// String names the end: "no_body", "complete", "client_gone" or "error".
+func (e End) String() string {
+	switch e {
+	case NoBody:
+		return "no_body"
+	case Complete:
+		return "complete"
+	case ClientGone:
+		return "client_gone"
+	case Failed:
+		return "error"
+	}
+	return "end" + strconv.Itoa(int(e))
+}
+
 // MinSessionRate is the minimum, in bits per second, of a session whose
 // content rate is unknown (a file without timeline).
 const MinSessionRate = 256_000
@@ -146,9 +221,15 @@ type Controller struct {
 	cfg    Config
 	budget *Budget
 
-	active, started, refused [NumKinds]atomic.Int64
-	bytes, burstBytes        atomic.Int64
-	waits, waited            atomic.Int64 // waited in ns
+	// Counters for Stats, updated once per session except sent (once per
+	// chunk).
+	active           [NumKinds][2]atomic.Int64 // by paced (1) or not (0)
+	started, refused [NumKinds]atomic.Int64
+	ended            [NumKinds][NumEnds]atomic.Int64
+	sent             [NumKinds][NumModes]atomic.Int64
+	pacedRate        atomic.Int64 // Σ Session.rate of the active paced sessions
+	busy             atomic.Int64 // 503 answers (Refuse)
+	waits, waited    atomic.Int64 // waited in ns
 }
 
 // New returns a Controller for cfg, or an error if cfg is invalid (negative
@@ -231,6 +312,9 @@ func (c *Controller) Start(f *vfile.File, p Params) (*Session, error) {
 	}
 	s := &Session{c: c, kind: k, tl: tl, size: f.Size, pace: pace,
 		burst: c.cfg.Burst.Seconds() * speed, factor: c.cfg.Factor * speed}
+	if pace {
+		s.rate = int64(float64(tl.Bitrate(f.Size)) * s.factor)
+	}
 	if c.budget.Limited() {
 		rate := float64(tl.Bitrate(f.Size)) * speed
 		s.min = int64(rate) * k.MinPercent() / 100
@@ -245,9 +329,25 @@ func (c *Controller) Start(f *vfile.File, p Params) (*Session, error) {
 		s.budgeted = true
 	}
 	c.started[k].Add(1)
-	c.active[k].Add(1)
+	c.active[k][b2i(pace)].Add(1)
+	c.pacedRate.Add(s.rate)
 	return s, nil
 }
+
+// b2i is 1 for true, 0 for false.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// A Session is the Pacer of the response it controls, and is told how its
+// body ends.
+var (
+	_ httpserve.Pacer     = (*Session)(nil)
+	_ httpserve.BodyEnder = (*Session)(nil)
+)
 
 // Serve serves f (whose stored pieces are in st) in answer to r with
 // httpserve.ServeFileWith and o, under control: a GET is paced when p.Pace
@@ -260,6 +360,10 @@ func (c *Controller) Start(f *vfile.File, p Params) (*Session, error) {
 //
 // pace=0 is meant for tools (downloads, tests): it turns off fast start and
 // throttling, not the budget, whose share still bounds the response.
+//
+// Each session is logged with o.Logger (nothing when nil): its start at
+// debug level, its end at info level ("delivery session": user, path,
+// kind, paced, end, bytes, burst_bytes, duration, avg_bps; see logEnd).
 func (c *Controller) Serve(w http.ResponseWriter, r *http.Request, st store.Store, f *vfile.File, p Params, o httpserve.Options) {
 	if c != nil && r.Method == http.MethodGet && !revalidation(r, f) {
 		p.Pace = p.Pace && !NoPace(r)
@@ -269,11 +373,59 @@ func (c *Controller) Serve(w http.ResponseWriter, r *http.Request, st store.Stor
 			return
 		}
 		if s != nil {
-			defer s.Close()
+			began := time.Now()
+			logStart(o.Logger, r, s)
+			defer func() {
+				s.Close()
+				logEnd(o.Logger, r, s, time.Since(began))
+			}()
 			o.Pacer = s
 		}
 	}
 	httpserve.ServeFileWith(w, r, st, f, o)
+}
+
+// logStart logs the start of session s, serving r, at debug level.
+func logStart(log *slog.Logger, r *http.Request, s *Session) {
+	ctx := r.Context()
+	if log == nil || !log.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	log.LogAttrs(ctx, slog.LevelDebug, "delivery session start",
+		slog.String("user", r.PathValue("user")),
+		slog.String("path", r.URL.RequestURI()),
+		slog.String("range", r.Header.Get("Range")),
+		slog.String("kind", s.kind.String()),
+		slog.Bool("paced", s.pace),
+		slog.Int64("pace_bps", s.rate),
+		slog.Bool("budgeted", s.budgeted),
+		slog.Int64("min_bps", s.min))
+}
+
+// logEnd logs the end of session s, serving r, at info level: the user
+// and path (with the query) of the request, the session's kind, whether
+// it was paced, why it ended (End), the bytes it let through and those of
+// the fast start, its duration d (from Start to Close) and its average
+// rate over d in bits per second.
+func logEnd(log *slog.Logger, r *http.Request, s *Session, d time.Duration) {
+	ctx := r.Context()
+	if log == nil || !log.Enabled(ctx, slog.LevelInfo) {
+		return
+	}
+	var avg int64
+	if d > 0 {
+		avg = int64(float64(s.sent) * 8 / d.Seconds())
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "delivery session",
+		slog.String("user", r.PathValue("user")),
+		slog.String("path", r.URL.RequestURI()),
+		slog.String("kind", s.kind.String()),
+		slog.Bool("paced", s.pace),
+		slog.String("end", s.end.String()),
+		slog.Int64("bytes", s.sent),
+		slog.Int64("burst_bytes", s.burstSent),
+		slog.Duration("duration", d),
+		slog.Int64("avg_bps", avg))
 }
 
 // revalidation reports whether r is a revalidation that will be answered
@@ -299,6 +451,9 @@ func NoPace(r *http.Request) bool {
 // seconds), Cache-Control: no-store and the JSON error body
 // {"error": "bandwidth budget exhausted", "detail": err}.
 func (c *Controller) Refuse(w http.ResponseWriter, err error) {
+	if c != nil {
+		c.busy.Add(1)
+	}
 	secs := int64(math.Ceil(c.Config().RetryAfter.Seconds()))
 	h := w.Header()
 	h.Set("Retry-After", strconv.FormatInt(max(secs, 1), 10))
@@ -306,14 +461,29 @@ func (c *Controller) Refuse(w http.ResponseWriter, err error) {
 	httpserve.Error(w, http.StatusServiceUnavailable, ErrBusy.Error(), err.Error())
 }
 
-// Stats is a snapshot of a Controller's counters, for metrics.
+// Stats is a snapshot of a Controller's counters, for metrics. Counters
+// are read one by one, not under a lock: a snapshot taken while sessions
+// start or end may be off by those sessions.
 type Stats struct {
 	// Active, Started and Refused count sessions by Kind: now, since
-	// New, and refused for lack of budget since New.
-	Active, Started, Refused [NumKinds]int64
-	// Bytes is the number of bytes sessions let through; BurstBytes those
-	// sent during fast start.
+	// New, and refused for lack of budget since New. ActivePaced is the
+	// part of Active that is paced (fast start and throttling).
+	Active, ActivePaced, Started, Refused [NumKinds]int64
+	// Ended counts the sessions that ended since New, by Kind and End.
+	Ended [NumKinds][NumEnds]int64
+	// Sent counts the bytes sessions let through since New, by Kind and
+	// Mode. Bytes is their total; BurstBytes the total of those sent
+	// during fast start.
+	Sent              [NumKinds][NumModes]int64
 	Bytes, BurstBytes int64
+	// PacedRate is the sum, in bits per second, of the rates at which the
+	// active paced sessions are throttled after their fast start (their
+	// content's average bit rate times the factor and speed): the egress
+	// they settle to, budget or not.
+	PacedRate int64
+	// Busy counts the 503 answers given for lack of budget (Refuse):
+	// refused sessions and manifests.
+	Busy int64
 	// Waits is the number of times a session slept, WaitTime their total.
 	Waits    int64
 	WaitTime time.Duration
@@ -327,11 +497,20 @@ func (c *Controller) Stats() Stats {
 		return st
 	}
 	for k := range NumKinds {
-		st.Active[k] = c.active[k].Load()
+		st.ActivePaced[k] = c.active[k][1].Load()
+		st.Active[k] = c.active[k][0].Load() + st.ActivePaced[k]
 		st.Started[k] = c.started[k].Load()
 		st.Refused[k] = c.refused[k].Load()
+		for e := range NumEnds {
+			st.Ended[k][e] = c.ended[k][e].Load()
+		}
+		for m := range NumModes {
+			st.Sent[k][m] = c.sent[k][m].Load()
+			st.Bytes += st.Sent[k][m]
+		}
+		st.BurstBytes += st.Sent[k][Burst]
 	}
-	st.Bytes, st.BurstBytes = c.bytes.Load(), c.burstBytes.Load()
+	st.PacedRate, st.Busy = c.pacedRate.Load(), c.busy.Load()
 	st.Waits, st.WaitTime = c.waits.Load(), time.Duration(c.waited.Load())
 	st.Budget = c.budget.Stats()
 	return st

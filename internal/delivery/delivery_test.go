@@ -1,8 +1,11 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -223,6 +226,93 @@ func TestStartAndServe(t *testing.T) {
 	c.Serve(w, httptest.NewRequest("GET", "/f.mp4?pace=0", nil), nil, f, Params{Kind: Progressive, Pace: true}, httpserve.Options{})
 	if w.Code != http.StatusOK || int64(w.Body.Len()) != f.Size || len(ended) != 2 || ended[1].Paced || !ended[1].Budgeted {
 		t.Errorf("served: %d, %d bytes, %+v", w.Code, w.Body.Len(), ended)
+	}
+	// The first session was closed without a body, the second sent its
+	// body whole, unpaced.
+	if ended[0].End != NoBody || ended[1].End != Complete {
+		t.Errorf("ends %v, %v; want no_body, complete", ended[0].End, ended[1].End)
+	}
+	st := c.Stats()
+	if st.Ended[Progressive][NoBody] != 1 || st.Ended[Progressive][Complete] != 1 ||
+		st.Sent[Progressive][Unpaced] != f.Size || st.Bytes != f.Size || st.BurstBytes != 0 ||
+		st.Busy != 1 || st.Started[Progressive] != 2 || st.Active != [NumKinds]int64{} || st.PacedRate != 0 {
+		t.Errorf("stats after two sessions: %+v", st)
+	}
+}
+
+// TestServeLogsAndCounts checks what Serve tells of its sessions: the
+// counters by kind and mode (fast start, paced), the end (complete, client
+// gone), and the logs at session start (debug) and end (info).
+func TestServeLogsAndCounts(t *testing.T) {
+	// 100 ms of media at 8 Mbit/s after a 1000-byte header; a fast start of
+	// 50 ms and a factor of 10: the paced part takes about 5 ms.
+	f := linear(1000, 1_000_000, 0.1)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var ended []SessionStats
+	c, _ := New(Config{Burst: 50 * time.Millisecond, Factor: 10, OnSessionEnd: func(s SessionStats) { ended = append(ended, s) }})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /files/{user}/{name}", func(w http.ResponseWriter, r *http.Request) {
+		c.Serve(w, r, nil, f, Params{Kind: Trick, Pace: true}, httpserve.Options{Logger: log})
+	})
+	w := httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/files/bob/f.mp4?rate=4", nil))
+	if w.Code != http.StatusOK || int64(w.Body.Len()) != f.Size {
+		t.Fatalf("served %d, %d bytes", w.Code, w.Body.Len())
+	}
+	st := c.Stats()
+	burst, paced := st.Sent[Trick][Burst], st.Sent[Trick][Paced]
+	if burst != 51_000 || burst+paced != f.Size || st.Sent[Trick][Unpaced] != 0 || st.BurstBytes != burst {
+		t.Errorf("sent: burst %d, paced %d (want 51000 and the rest of %d): %+v", burst, paced, f.Size, st.Sent)
+	}
+	if len(ended) != 1 || ended[0].End != Complete || !ended[0].Paced || ended[0].Kind != Trick {
+		t.Errorf("ended %+v", ended)
+	}
+
+	// A client gone in the middle of the paced part.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	w = httptest.NewRecorder()
+	mux.ServeHTTP(w, httptest.NewRequest("GET", "/files/bob/f.mp4", nil).WithContext(ctx))
+	if len(ended) != 2 || ended[1].End != ClientGone || ended[1].Bytes != 0 {
+		t.Errorf("canceled request: %+v", ended[1:])
+	}
+	if st := c.Stats(); st.Ended[Trick][Complete] != 1 || st.Ended[Trick][ClientGone] != 1 || st.ActivePaced[Trick] != 0 {
+		t.Errorf("stats %+v", st)
+	}
+
+	var recs []map[string]any // of sessions (httpserve logs the client gone too)
+	for line := range strings.Lines(logs.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if msg, _ := m["msg"].(string); strings.HasPrefix(msg, "delivery session") {
+			recs = append(recs, m)
+		}
+	}
+	if len(recs) != 4 {
+		t.Fatalf("%d log records, want 4 (start and end of two sessions):\n%s", len(recs), logs.String())
+	}
+	want := []map[string]any{
+		{"level": "DEBUG", "msg": "delivery session start", "user": "bob", "path": "/files/bob/f.mp4?rate=4", "kind": "trick", "paced": true},
+		{"level": "INFO", "msg": "delivery session", "user": "bob", "path": "/files/bob/f.mp4?rate=4", "kind": "trick", "paced": true,
+			"end": "complete", "bytes": float64(f.Size), "burst_bytes": float64(burst)},
+		{"level": "DEBUG", "msg": "delivery session start"},
+		{"level": "INFO", "msg": "delivery session", "end": "client_gone", "bytes": float64(0)},
+	}
+	for i, w := range want {
+		for k, v := range w {
+			if recs[i][k] != v {
+				t.Errorf("log record %d: %s = %v, want %v\n%v", i, k, recs[i][k], v, recs[i])
+			}
+		}
+	}
+	if d, ok := recs[1]["duration"].(float64); !ok || d <= 0 {
+		t.Errorf("no duration in %v", recs[1])
+	}
+	if r, ok := recs[1]["avg_bps"].(float64); !ok || r <= 0 {
+		t.Errorf("no average rate in %v", recs[1])
 	}
 }
 

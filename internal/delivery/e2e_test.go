@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +17,7 @@ import (
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
-	"github.com/jitstream/jitstream/internal/testutil/probe"
+	"github.com/jitstream/jitstream/internal/testutil/pacetest"
 )
 
 // End-to-end tests of fast start, throttling and the budget, with real
@@ -34,17 +33,10 @@ import (
 type env struct {
 	e     *jitserver.Env
 	id    string
-	pkts  []packet // of the consolidated file, by position
+	media *pacetest.Media // of the consolidated file
 	size  int64
 	rate  float64 // average bit rate of the consolidated file
 	plain string  // URL of a server without delivery control
-}
-
-// packet is a packet of the consolidated file: its byte range and decode
-// time.
-type packet struct {
-	pos, size int64
-	dts       float64
 }
 
 func newEnv(t *testing.T) *env {
@@ -54,60 +46,14 @@ func newEnv(t *testing.T) *env {
 		ID string `json:"id"`
 	}](t, e, fixtures.Long(t, 1))
 	v := &env{e: e, id: a.ID, plain: e.URL}
-	out, _ := probe.Tool(t, "ffprobe", "-v", "error", "-show_entries", "packet=pos,size,dts_time", "-of", "csv=p=0",
-		v.plain+"/files/"+jitserver.User+"/"+a.ID+".mp4")
-	for line := range strings.Lines(out) {
-		// ffprobe's field order: dts_time, size, pos.
-		f := strings.Split(strings.TrimSpace(line), ",")
-		if len(f) < 3 {
-			continue
-		}
-		dts, err1 := strconv.ParseFloat(f[0], 64)
-		size, err2 := strconv.ParseInt(f[1], 10, 64)
-		pos, err3 := strconv.ParseInt(f[2], 10, 64)
-		if err1 == nil && err2 == nil && err3 == nil {
-			v.pkts = append(v.pkts, packet{pos, size, max(dts, 0)})
-		}
-	}
-	if len(v.pkts) < 1000 {
-		t.Fatalf("ffprobe found %d packets", len(v.pkts))
-	}
-	sort.Slice(v.pkts, func(i, j int) bool { return v.pkts[i].pos < v.pkts[j].pos })
+	v.media = pacetest.Probe(t, v.plain+"/files/"+jitserver.User+"/"+a.ID+".mp4", 1000)
 	resp, _ := e.Get(t, "/files/"+jitserver.User+"/"+a.ID+".mp4", "Range", "bytes=0-0")
 	cr := resp.Header.Get("Content-Range")
 	v.size, _ = strconv.ParseInt(cr[strings.LastIndexByte(cr, '/')+1:], 10, 64)
-	last := v.pkts[len(v.pkts)-1].dts
+	last := v.media.Duration()
 	v.rate = float64(v.size) * 8 / last
-	t.Logf("consolidated file: %d bytes, %d packets, %.1f s, %.2f Mbit/s", v.size, len(v.pkts), last, v.rate/1e6)
+	t.Logf("consolidated file: %d bytes, %d packets, %.1f s, %.2f Mbit/s", v.size, len(v.media.Packets), last, v.rate/1e6)
 	return v
-}
-
-// mediaAt is the media time reached by the bytes before off: the latest
-// decode time of the packets that start before off.
-func (v *env) mediaAt(off int64) float64 {
-	var m float64
-	for _, p := range v.pkts {
-		if p.pos >= off {
-			break
-		}
-		m = max(m, p.dts)
-	}
-	return m
-}
-
-// offsetAt is the position of the first packet decoded at or after t.
-func (v *env) offsetAt(t float64) int64 {
-	for _, p := range v.pkts {
-		if p.dts >= t {
-			return p.pos
-		}
-	}
-	return v.size
-}
-
-// contentRate is the bit rate of the media between offsets a and b.
-func (v *env) contentRate(a, b int64) float64 {
-	return float64(b-a) * 8 / (v.mediaAt(b) - v.mediaAt(a))
 }
 
 // serve starts a server over the library with a delivery controller of cfg
@@ -125,73 +71,6 @@ func (v *env) fileURL(base string) string {
 	return base + "/files/" + jitserver.User + "/" + v.id + ".mp4"
 }
 
-// arrival is when the client had received n bytes of the body.
-type arrival struct {
-	at time.Duration // since the first byte
-	n  int64
-}
-
-// download reads url (with an optional Range) as fast as it can for at
-// most d, or to the end, recording arrivals. It returns the status too.
-func download(t *testing.T, ctx context.Context, url, rng string, d time.Duration) (int, []arrival) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rng != "" {
-		req.Header.Set("Range", rng)
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	buf := make([]byte, 64<<10)
-	var arr []arrival
-	var total int64
-	var first time.Time
-	for {
-		n, err := resp.Body.Read(buf)
-		if n > 0 {
-			if first.IsZero() {
-				first = time.Now()
-			}
-			total += int64(n)
-			arr = append(arr, arrival{time.Since(first), total})
-		}
-		if err != nil {
-			break
-		}
-	}
-	return resp.StatusCode, arr
-}
-
-// knee is the number of bytes received before the first pause of at least
-// gap: the end of the fast start.
-func knee(arr []arrival, gap time.Duration) int64 {
-	for i := 1; i < len(arr); i++ {
-		if arr[i].at-arr[i-1].at >= gap {
-			return arr[i-1].n
-		}
-	}
-	return -1
-}
-
-// chunkEnds lists the arrivals that end a chunk: followed by a pause of at
-// least gap, or the last one.
-func chunkEnds(arr []arrival, gap time.Duration) []int {
-	var ends []int
-	for i := range arr {
-		if i == len(arr)-1 || arr[i+1].at-arr[i].at >= gap {
-			ends = append(ends, i)
-		}
-	}
-	return ends
-}
-
 func TestDelivery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("timing test: not in -short")
@@ -207,31 +86,29 @@ func TestDelivery(t *testing.T) {
 		var mu sync.Mutex
 		url, _ := v.serve(t, delivery.Config{Burst: 3 * time.Second, Factor: factor,
 			OnSessionEnd: func(s delivery.SessionStats) { mu.Lock(); stats = append(stats, s); mu.Unlock() }})
-		status, arr := download(t, ctx, v.fileURL(url), "", 4500*time.Millisecond)
+		status, arr := pacetest.Download(t, ctx, v.fileURL(url), "", 4500*time.Millisecond)
 		if status != http.StatusOK {
 			t.Fatalf("status %d", status)
 		}
-		k := knee(arr, 150*time.Millisecond)
+		k := pacetest.Knee(arr, 150*time.Millisecond)
 		if k < 0 {
 			t.Fatal("no pause after the fast start")
 		}
-		m := v.mediaAt(k)
-		t.Logf("(a) fast start: %d bytes (%.1f ms), %.3f s of media; want %.1f s ± 5%%", k, arr[0].at.Seconds()*1000, m, burst)
+		m := v.media.MediaAt(k)
+		t.Logf("(a) fast start: %d bytes (%.1f ms), %.3f s of media; want %.1f s ± 5%%", k, arr[0].At.Seconds()*1000, m, burst)
 		if m < burst*0.95 || m > burst*1.05 {
 			t.Errorf("(a) the fast start carried %.3f s of media, want %.1f s ± 5%%", m, burst)
 		}
 
 		// (b) From the first chunk received after 0.5 s to the last one
 		// (about 3.7 s): whole chunks, so that the window does not cut one.
-		ends := chunkEnds(arr, 100*time.Millisecond)
-		i0 := ends[sort.Search(len(ends), func(i int) bool { return arr[ends[i]].at >= 500*time.Millisecond })]
-		i1 := ends[len(ends)-1]
-		b0, b1 := arr[i0].n, arr[i1].n
-		w := (arr[i1].at - arr[i0].at).Seconds()
-		got := float64(b1-b0) * 8 / w
-		want := v.contentRate(b0, b1) * factor
-		t.Logf("(b) paced: %.0f kbit/s over %.2f s, target %.0f kbit/s (content %.0f kbit/s × %.1f): %+.1f%%",
-			got/1e3, w, want/1e3, want/factor/1e3, factor, (got/want-1)*100)
+		b0, b1, got, ok := pacetest.Window(arr, 500*time.Millisecond, 100*time.Millisecond)
+		if !ok {
+			t.Fatal("(b) no paced chunks after 0.5 s")
+		}
+		want := v.media.ContentRate(b0, b1) * factor
+		t.Logf("(b) paced: %.0f kbit/s over %d bytes, target %.0f kbit/s (content %.0f kbit/s × %.1f): %+.1f%%",
+			got/1e3, b1-b0, want/1e3, want/factor/1e3, factor, (got/want-1)*100)
 		if got < want*0.9 || got > want*1.1 {
 			t.Errorf("(b) delivered %.0f kbit/s, want %.0f kbit/s ± 10%%", got/1e3, want/1e3)
 		}
@@ -246,17 +123,17 @@ func TestDelivery(t *testing.T) {
 	t.Run("range restarts fast start", func(t *testing.T) {
 		const burst = 3.0
 		url, _ := v.serve(t, delivery.Config{Burst: 3 * time.Second, Factor: 1})
-		from := v.offsetAt(30)
-		status, arr := download(t, ctx, v.fileURL(url), fmt.Sprintf("bytes=%d-", from), 1500*time.Millisecond)
+		from := v.media.OffsetAt(30, v.size)
+		status, arr := pacetest.Download(t, ctx, v.fileURL(url), fmt.Sprintf("bytes=%d-", from), 1500*time.Millisecond)
 		if status != http.StatusPartialContent {
 			t.Fatalf("status %d", status)
 		}
-		k := knee(arr, 150*time.Millisecond)
+		k := pacetest.Knee(arr, 150*time.Millisecond)
 		if k < 0 {
 			t.Fatal("no pause after the fast start")
 		}
-		m := v.mediaAt(from+k) - v.mediaAt(from+1)
-		t.Logf("(e) range from %d (%.2f s): fast start of %d bytes, %.3f s of media", from, v.mediaAt(from+1), k, m)
+		m := v.media.MediaAt(from+k) - v.media.MediaAt(from+1)
+		t.Logf("(e) range from %d (%.2f s): fast start of %d bytes, %.3f s of media", from, v.media.MediaAt(from+1), k, m)
 		if m < burst*0.95 || m > burst*1.05 {
 			t.Errorf("(e) the fast start of a range carried %.3f s of media, want %.1f s ± 5%%", m, burst)
 		}
@@ -420,12 +297,12 @@ func TestDelivery(t *testing.T) {
 			{"whole file with pace=0", v.fileURL(url) + "?pace=0", false},
 		} {
 			start := time.Now()
-			status, arr := download(t, ctx, tc.url, "", 30*time.Second)
+			status, arr := pacetest.Download(t, ctx, tc.url, "", 30*time.Second)
 			el := time.Since(start)
 			if len(arr) == 0 {
 				t.Fatalf("(f) %s: status %d, no body", tc.name, status)
 			}
-			n := arr[len(arr)-1].n
+			n := arr[len(arr)-1].N
 			t.Logf("(f) %s: %d bytes in %v (%.1f Mbit/s)", tc.name, n, el.Round(time.Millisecond), float64(n)*8/el.Seconds()/1e6)
 			switch {
 			case status != http.StatusOK:

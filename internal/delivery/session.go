@@ -34,6 +34,7 @@ type Session struct {
 	factor   float64 // media seconds per second after the burst
 	budgeted bool
 	min      int64 // bits/s reserved in the budget
+	rate     int64 // bits/s of the throttled pace (average), 0 unpaced
 
 	started  bool
 	closed   bool
@@ -48,6 +49,7 @@ type Session struct {
 	sent, burstSent int64
 	waits           int64
 	waited          time.Duration
+	end             End
 }
 
 // SessionStats describes a session, for metrics and tests.
@@ -67,6 +69,8 @@ type SessionStats struct {
 	// from the first chunk to Close.
 	Waits           int64
 	Waited, Elapsed time.Duration
+	// End tells why the session ended (NoBody until told, see EndBody).
+	End End
 }
 
 // begin anchors the schedule at the first chunk, at offset off.
@@ -150,12 +154,29 @@ func (s *Session) Next(ctx context.Context, off, n int64) (int64, error) {
 	}
 	s.next = off + k
 	s.sent += k
-	s.c.bytes.Add(k)
-	if burst {
+	mode := Unpaced
+	switch {
+	case burst:
+		mode = Burst
 		s.burstSent += k
-		s.c.burstBytes.Add(k)
+	case s.pace:
+		mode = Paced
 	}
+	s.c.sent[s.kind][mode].Add(k)
 	return k, nil
+}
+
+// EndBody implements httpserve.BodyEnder: it records why the body ended
+// (SessionStats.End).
+func (s *Session) EndBody(err error, clientGone bool) {
+	switch {
+	case err == nil:
+		s.end = Complete
+	case clientGone:
+		s.end = ClientGone
+	default:
+		s.end = Failed
+	}
 }
 
 // sleep waits for d or until ctx is done.
@@ -179,7 +200,7 @@ func (s *Session) sleep(ctx context.Context, d time.Duration) error {
 // Stats describes the session so far.
 func (s *Session) Stats() SessionStats {
 	st := SessionStats{Kind: s.kind, Paced: s.pace, Budgeted: s.budgeted, Min: s.min,
-		Start: s.first, Bytes: s.sent, BurstBytes: s.burstSent, Waits: s.waits, Waited: s.waited}
+		Start: s.first, Bytes: s.sent, BurstBytes: s.burstSent, Waits: s.waits, Waited: s.waited, End: s.end}
 	if s.started {
 		st.Elapsed = time.Since(s.start)
 		if s.pace {
@@ -204,7 +225,9 @@ func (s *Session) Close() {
 	if s.budgeted {
 		s.c.budget.release(s.min)
 	}
-	s.c.active[s.kind].Add(-1)
+	s.c.active[s.kind][b2i(s.pace)].Add(-1)
+	s.c.pacedRate.Add(-s.rate)
+	s.c.ended[s.kind][s.end%NumEnds].Add(1)
 	s.c.waits.Add(s.waits)
 	s.c.waited.Add(int64(s.waited))
 	if fn := s.c.cfg.OnSessionEnd; fn != nil {

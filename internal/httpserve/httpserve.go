@@ -90,6 +90,18 @@ type Pacer interface {
 	Next(ctx context.Context, off, n int64) (int64, error)
 }
 
+// BodyEnder is implemented by a Pacer that wants to know how the body it
+// paced ended (for logs and metrics). ServeFileWith calls EndBody once,
+// when it has written the body or given up on it; not for responses
+// without a body (HEAD, 304, errors answered before the status line).
+type BodyEnder interface {
+	// EndBody reports the body's end: err is nil when it was written
+	// whole; otherwise clientGone tells whether the client went away (its
+	// request's context is done, or the connection was closed or reset)
+	// rather than the server failing (a store error).
+	EndBody(err error, clientGone bool)
+}
+
 // ServeFile serves f, whose stored pieces are read from st, with the default
 // Options. See ServeFileWith.
 func ServeFile(w http.ResponseWriter, r *http.Request, st store.Store, f *vfile.File) {
@@ -246,12 +258,17 @@ func ServeFileWith(w http.ResponseWriter, r *http.Request, st store.Store, f *vf
 		s.w = o.Writer(w)
 	}
 	s.pacer = o.Pacer
-	if err := s.body(ranges, parts); err != nil {
-		if clientGone(ctx, err) {
+	err := s.body(ranges, parts)
+	gone := err != nil && clientGone(ctx, err)
+	if err != nil {
+		if gone {
 			log.DebugContext(ctx, "httpserve: client gone", "file", f.Name, "err", err)
 		} else {
 			log.WarnContext(ctx, "httpserve: response aborted", "file", f.Name, "err", err)
 		}
+	}
+	if e, ok := o.Pacer.(BodyEnder); ok {
+		e.EndBody(err, gone)
 	}
 }
 

@@ -1,5 +1,7 @@
 // Package server wires jitstream's HTTP routes: the file-system view of each
-// user's library, the JSON API, uploads, and the watch page.
+// user's library, the JSON API, uploads, the watch page, and the
+// observability endpoints: GET /metrics (Prometheus, see internal/metrics)
+// and GET /healthz (the server and its store answer).
 package server
 
 import (
@@ -19,6 +21,7 @@ import (
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/streams"
 )
@@ -33,25 +36,29 @@ type Options struct {
 	// Delivery, if not nil, paces the progressive files of /files/ (fast
 	// start and throttling), and the segments of streams when configured
 	// to, within its bandwidth budget. Nil serves everything at full
-	// speed.
+	// speed. Its sessions are logged with Logger (start at debug level,
+	// end at info level) and its statistics are in /metrics.
 	Delivery *delivery.Controller
 }
 
 // Server is jitstream's HTTP handler.
 type Server struct {
-	out *outputs.Outputs
-	lib *library.Library
-	log *slog.Logger
-	opt Options
-	mux *http.ServeMux
+	out     *outputs.Outputs
+	lib     *library.Library
+	log     *slog.Logger
+	opt     Options
+	mux     *http.ServeMux
+	metrics *metrics.Metrics
+	recs    recorders
 }
 
-// New returns the handler serving out.
+// New returns the handler serving out, with its own metrics registry.
 func New(out *outputs.Outputs, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux()}
+	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
+		metrics: metrics.New(opt.Delivery)}
 	s.routes()
 	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(s.mux)
 	return s
@@ -60,9 +67,8 @@ func New(out *outputs.Outputs, opt Options) *Server {
 func (s *Server) routes() {
 	m := s.mux
 	m.HandleFunc("GET /{$}", s.home)
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		httpserve.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
+	m.HandleFunc("GET /healthz", s.healthz)
+	m.Handle("GET /metrics", s.metrics.Handler())
 	m.HandleFunc("GET /files/{user}/{$}", s.listing)
 	m.HandleFunc("GET /files/{user}/{path...}", s.file)
 	m.HandleFunc("GET /watch/{user}/{id}", s.watch)
@@ -81,10 +87,16 @@ func (s *Server) routes() {
 	})
 }
 
-// ServeHTTP implements http.Handler: CORS, panic recovery and logging around
-// the routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// ServeHTTP implements http.Handler: CORS, panic recovery, request metrics
+// (by format and status class) and logging around the routes.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	rec := s.recs.get(rw)
+	defer func() {
+		s.metrics.Request(formatOf(r.URL.Path, r.URL.RawQuery), rec.statusOrOK(), rec.n)
+		s.recs.put(rec)
+	}()
+	var w http.ResponseWriter = rec
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After")
@@ -197,6 +209,10 @@ func (s *Server) file(w http.ResponseWriter, r *http.Request) {
 // Delivery is the server's delivery controller (nil when none), for its
 // statistics.
 func (s *Server) Delivery() *delivery.Controller { return s.opt.Delivery }
+
+// Metrics is the server's metrics (served at /metrics), for more
+// collectors.
+func (s *Server) Metrics() *metrics.Metrics { return s.metrics }
 
 // debugHeap collects garbage, then reports the live heap.
 func debugHeap(w http.ResponseWriter, r *http.Request) {

@@ -2,16 +2,22 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"math"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/jitstream/jitstream/internal/delivery"
+	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/pacetest"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 )
 
@@ -153,5 +159,94 @@ func TestTrickPlaySparseFallback(t *testing.T) {
 				t.Errorf("video duration %.3f s, want %.3f s", d, tc.duration)
 			}
 		})
+	}
+}
+
+// TestTrickPlaySparseFallbackRate checks that the fallback for too sparse
+// key frames sends N × the rate: ID.mp4?rate=4&pos=3 on a recording with
+// key frames 10 s apart is the ordinary stream from 3 s (the same bytes as
+// ID.mp4?start=3), paced at 4 times its content's rate after a fast start
+// of 4 s of media (1 s × 4), where ID.mp4?start=3 goes at 1 ×. Real clients
+// over loopback; the content's rate over the measured window comes from
+// ffprobe's packet list of the file.
+func TestTrickPlaySparseFallbackRate(t *testing.T) {
+	if testing.Short() {
+		t.Skip("timing test: not in -short")
+	}
+	e := jitserver.New(t)
+	a := jitserver.Ingest[asset](t, e, fixtures.SparseKeyframes(t))
+	plain := "/files/" + jitserver.User + "/" + a.ID + ".mp4?start=3"
+	media := pacetest.Probe(t, e.URL+plain, 100) // served unpaced
+	var mu sync.Mutex
+	var ended []delivery.SessionStats
+	d, err := delivery.New(delivery.Config{Burst: time.Second, Factor: 1, OnSessionEnd: func(s delivery.SessionStats) {
+		mu.Lock()
+		ended = append(ended, s)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paced := e.Serve(t, server.Options{Delivery: d})
+
+	// The fallback is the same file as the plain clip.
+	_, want := e.Get(t, plain)
+	resp, got := e.Get(t, "/files/"+jitserver.User+"/"+a.ID+".mp4?rate=4&pos=3")
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+		t.Fatalf("fallback: %d, %d bytes, not the %d bytes of %s", resp.StatusCode, len(got), len(want), plain)
+	}
+
+	ctx := context.Background()
+	measure := func(query string, speed float64, limit time.Duration) float64 {
+		t.Helper()
+		url := paced + "/files/" + jitserver.User + "/" + a.ID + ".mp4?" + query
+		start := time.Now()
+		status, arr := pacetest.Download(t, ctx, url, "", limit)
+		if status != http.StatusOK || len(arr) == 0 {
+			t.Fatalf("%s: status %d, %d reads", query, status, len(arr))
+		}
+		// The fast start: 1 s × speed of media, at once.
+		k := pacetest.Knee(arr, 150*time.Millisecond)
+		if k < 0 {
+			t.Fatalf("%s: no pause after the fast start", query)
+		}
+		if m := media.MediaAt(k) - media.MediaAt(1); m < speed*0.9-0.1 || m > speed*1.1+0.1 {
+			t.Errorf("%s: the fast start carried %.2f s of media, want %.1f s", query, m, speed)
+		}
+		b0, b1, rate, ok := pacetest.Window(arr, 500*time.Millisecond, 100*time.Millisecond)
+		if !ok {
+			t.Fatalf("%s: no paced chunks after 0.5 s (%d bytes in %v)", query, arr[len(arr)-1].N, time.Since(start))
+		}
+		content := media.ContentRate(b0, b1)
+		ratio := rate / content
+		t.Logf("%s: %d bytes in %v; fast start %d bytes; paced %.0f kbit/s over bytes %d-%d whose content is %.0f kbit/s: %.2f ×",
+			query, arr[len(arr)-1].N, time.Since(start).Round(time.Millisecond), k, rate/1e3, b0, b1, content/1e3, ratio)
+		if ratio < speed*0.9 || ratio > speed*1.1 {
+			t.Errorf("%s: delivered at %.2f × the content's rate, want %.0f × ± 10%%", query, ratio, speed)
+		}
+		return rate
+	}
+	// 13 s of media after the fast start at 4 ×: about 3.3 s.
+	fast := measure("rate=4&pos=3", 4, 10*time.Second)
+	// 16 s at 1 ×: measured over its first 4.5 s.
+	normal := measure("start=3", 1, 4500*time.Millisecond)
+	t.Logf("fallback %.0f kbit/s, plain %.0f kbit/s: %.2f ×", fast/1e3, normal/1e3, fast/normal)
+
+	// The server's view: the fallback was sent whole, as a paced
+	// progressive file with a fast start of 4 s of media; the plain one
+	// was cut short by the client.
+	sessions := func() []delivery.SessionStats { mu.Lock(); defer mu.Unlock(); return slices.Clone(ended) }
+	for deadline := time.Now().Add(5 * time.Second); len(sessions()) < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sessions ended, want 2", len(sessions()))
+		}
+	}
+	ss := sessions()
+	if s := ss[0]; s.Kind != delivery.Progressive || !s.Paced || s.End != delivery.Complete || s.Bytes != int64(len(want)) ||
+		media.MediaAt(s.BurstEnd) < 3.5 {
+		t.Errorf("fallback session %+v", s)
+	}
+	if s := ss[1]; !s.Paced || s.End != delivery.ClientGone || s.Bytes >= int64(len(want)) {
+		t.Errorf("plain session %+v", s)
 	}
 }

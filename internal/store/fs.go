@@ -21,6 +21,7 @@ type FS struct {
 var (
 	_ Store      = (*FS)(nil)
 	_ FileOpener = (*FS)(nil)
+	_ Checker    = (*FS)(nil)
 )
 
 // NewFS opens (creating if needed) a directory store at root.
@@ -163,6 +164,22 @@ func (s *FS) Stat(_ context.Context, key string) (Info, error) {
 		return Info{}, fmt.Errorf("store: %s: %w", key, ErrNotFound)
 	}
 	return Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
+}
+
+// Check implements Checker: the root directory and its .tmp directory
+// (where Put writes) must be there; a Stat of a missing key cannot tell a
+// missing object from a missing root.
+func (s *FS) Check(_ context.Context) error {
+	for _, dir := range []string{s.root, filepath.Join(s.root, ".tmp")} {
+		fi, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("store: %s is not a directory", dir)
+		}
+	}
+	return nil
 }
 
 // List implements Store.

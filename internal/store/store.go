@@ -51,6 +51,13 @@ type FileOpener interface {
 	OpenFile(ctx context.Context, key string) (*os.File, error)
 }
 
+// Checker is implemented by backends that can check cheaply that they
+// work (for health checks), beyond answering a Stat.
+type Checker interface {
+	// Check returns an error when the backend cannot serve requests.
+	Check(ctx context.Context) error
+}
+
 // CheckKey reports whether key is well formed.
 func CheckKey(key string) error {
 	if key == "" || len(key) > 1024 {
