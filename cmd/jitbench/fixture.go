@@ -49,10 +49,6 @@ func ensureFixture(ctx context.Context, cacheDir string, minutes int) (*fixtureI
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, err
 	}
-	// Keep the cache out of git even without a .gitignore entry upstream.
-	if _, err := os.Stat(filepath.Join(cacheDir, ".gitignore")); err != nil {
-		os.WriteFile(filepath.Join(cacheDir, ".gitignore"), []byte("*\n"), 0o644)
-	}
 	ffmpegVersion := ""
 	if out, err := exec.Command("ffmpeg", "-version").Output(); err == nil {
 		ffmpegVersion, _, _ = strings.Cut(string(out), "\n")

@@ -282,15 +282,19 @@ type jitstream struct {
 	n     int
 }
 
-func (j *jitstream) start(ctx context.Context, c *http.Client, debug bool) (*server, error) {
+// start runs `jitstream serve` on a free port with the given extra flags.
+func (j *jitstream) start(ctx context.Context, c *http.Client, flags ...string) (*server, error) {
 	return startServer(ctx, c, "jitstream", "/healthz", func(port int) (*proc, error) {
 		j.n++
-		args := []string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--store", j.store, "--sample=false"}
-		if debug {
-			args = append(args, "--debug")
-		}
+		args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--store", j.store, "--sample=false"}, flags...)
 		return startProc("jitstream", filepath.Join(j.logs, "jitstream.log"), j.bin, args...)
 	})
+}
+
+// hasServeFlag reports whether `jitstream serve` knows the flag name.
+func (j *jitstream) hasServeFlag(ctx context.Context, name string) bool {
+	out, _ := exec.CommandContext(ctx, j.bin, "serve", "-h").CombinedOutput()
+	return strings.Contains(string(out), "-"+name+" ")
 }
 
 // ingest runs `jitstream ingest` and returns the new asset's id.
