@@ -70,6 +70,7 @@ type Library struct {
 	st      store.Store
 	log     *slog.Logger
 	indexes *lru.Cache[string, *media.Index]
+	metas   *lru.Cache[string, cachedAsset]
 
 	mu       sync.Mutex
 	reserved map[string]bool // user/id being ingested
@@ -90,7 +91,8 @@ func New(st store.Store, o Options) *Library {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Library{st: st, log: o.Logger, indexes: lru.New[string, *media.Index](o.IndexCacheBytes), reserved: map[string]bool{}}
+	return &Library{st: st, log: o.Logger, indexes: lru.New[string, *media.Index](o.IndexCacheBytes),
+		metas: lru.New[string, cachedAsset](4096), reserved: map[string]bool{}}
 }
 
 // Store is the library's store.
@@ -344,7 +346,17 @@ func (l *Library) Assets(ctx context.Context, user string) ([]*Asset, error) {
 	return out, nil
 }
 
-// Asset loads one asset's metadata.
+// metaTTL bounds how long a node trusts its cached copy of an asset's
+// metadata; another node sharing the store may delete the asset meanwhile.
+const metaTTL = 5 * time.Second
+
+type cachedAsset struct {
+	a      *Asset
+	loaded time.Time
+}
+
+// Asset loads one asset's metadata (cached briefly: it is read on every
+// request).
 func (l *Library) Asset(ctx context.Context, user, id string) (*Asset, error) {
 	if err := CheckUser(user); err != nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, user)
@@ -352,6 +364,19 @@ func (l *Library) Asset(ctx context.Context, user, id string) (*Asset, error) {
 	if !nameRE.MatchString(id) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownAsset, id)
 	}
+	key := user + "/" + id
+	if c, ok := l.metas.Get(key); ok && time.Since(c.loaded) < metaTTL {
+		return c.a, nil
+	}
+	a, err := l.loadAsset(ctx, user, id)
+	if err != nil {
+		return nil, err
+	}
+	l.metas.Add(key, cachedAsset{a, time.Now()}, 1)
+	return a, nil
+}
+
+func (l *Library) loadAsset(ctx context.Context, user, id string) (*Asset, error) {
 	rc, err := l.st.Get(ctx, metaKey(user, id), 0, -1)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
@@ -416,6 +441,7 @@ func (l *Library) Delete(ctx context.Context, user, id string) error {
 	if err := l.st.Delete(ctx, metaKey(user, id)); err != nil {
 		return err
 	}
+	l.metas.Remove(user + "/" + id)
 	l.indexes.Remove(indexCacheKey(a))
 	objs, err := l.st.List(ctx, assetPrefix(user, id))
 	if err != nil {

@@ -92,7 +92,9 @@ func runs[T comparable](v []T) int {
 // chunks splits a track's selected samples into chunks.
 func chunks(tp *trackPlan, off []int64) []chunk {
 	s := &tp.t.Samples
-	var out []chunk
+	// Interleaved originals (ffmpeg writes one sample per chunk) have about
+	// as many chunks as samples: size for that at once rather than grow.
+	out := make([]chunk, 0, tp.end-tp.first)
 	c := chapterOf(s, tp.first, 0)
 	for i := tp.first; i < tp.end; {
 		// Chapters [c, ...] sharing c's sample description.
