@@ -21,6 +21,7 @@ DEPS=(
   "strace:strace"
   "node:nodejs"
   "npm:npm"
+  "rclone:rclone"
 )
 
 have() {
@@ -50,6 +51,7 @@ players() {
   sum="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
   if [ -f "$dir/node_modules/hls.js/package.json" ] &&
     [ -f "$dir/node_modules/dashjs/package.json" ] &&
+    [ -f "$dir/node_modules/tus-js-client/package.json" ] &&
     [ "$(cat "$stamp" 2>/dev/null || true)" = "$sum" ]; then
     echo "deps: player libraries present (web/players/node_modules)"
     return

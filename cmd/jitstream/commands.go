@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/jitstream/jitstream/internal/sample"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/tusupload"
 )
 
 // common holds the flags every command shares.
@@ -80,6 +82,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dc.MaxEgress = r
 		return err
 	})
+	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads)")
+	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
+	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -105,12 +110,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Info("ingested a sample recording", "user", sample.User)
 		}
 	}
+	if *uploads == "" {
+		*uploads = tusupload.DefaultDir(st.Root())
+	}
+	out := outputs.New(lib, 0)
+	up, err := tusupload.New(out, tusupload.Options{Dir: *uploads, Expiry: *uploadExpiry, MaxSize: *maxUpload, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "jitstream serve:", err)
+		return errUsage
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweep sync.WaitGroup
+	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
+	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
-		Handler:           server.New(outputs.New(lib, 0), server.Options{Logger: log, Debug: *debug, Delivery: dl}),
+		Handler:           server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -6,6 +6,7 @@
 //
 //	jitstream serve   [--addr 127.0.0.1:8080] [--store ./data] [--burst 10s] [--pace-factor 1.1]
 //	                  [--max-egress 0] [--pace-segments=false]
+//	                  [--uploads STORE/.tmp-uploads] [--upload-expiry 24h] [--max-upload 0]
 //	jitstream ingest  [--store ./data] --user NAME [--title T] [--json] FILE...
 //	jitstream ls      [--store ./data] [--user NAME] [--json]
 //	jitstream rm      [--store ./data] --user NAME ID...

@@ -12,6 +12,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
@@ -49,6 +50,68 @@ var ErrBadQuery = errors.New("bad query")
 type Outputs struct {
 	lib   *library.Library
 	files *lru.Cache[string, *vfile.File]
+
+	// building holds the builds in progress by cache key: concurrent
+	// requests for a file not yet cached wait for one build and share its
+	// result, instead of each building (and, for as long as its response
+	// lasts, holding) a copy of its own.
+	mu       sync.Mutex
+	building map[string]*building
+}
+
+// building is a build in progress (see Outputs.cached).
+type building struct {
+	done chan struct{}
+	f    *vfile.File
+	err  error
+}
+
+// cached returns the file cached under key, or builds it with build and
+// caches it. Concurrent calls for the same key share one build; a caller
+// whose build was cut short by the builder's context (not its own) builds
+// again.
+func (o *Outputs) cached(ctx context.Context, key string, build func() (*vfile.File, error)) (*vfile.File, error) {
+	for {
+		if f, ok := o.files.Get(key); ok {
+			return f, nil
+		}
+		o.mu.Lock()
+		if b, ok := o.building[key]; ok {
+			o.mu.Unlock()
+			select {
+			case <-b.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if b.err != nil && (errors.Is(b.err, context.Canceled) || errors.Is(b.err, context.DeadlineExceeded)) && ctx.Err() == nil {
+				continue // the builder's request went away; ours did not
+			}
+			return b.f, b.err
+		}
+		if f, ok := o.files.Get(key); ok { // cached while we took the lock
+			o.mu.Unlock()
+			return f, nil
+		}
+		b := &building{done: make(chan struct{}), err: errors.New("outputs: build failed")}
+		if o.building == nil {
+			o.building = make(map[string]*building)
+		}
+		o.building[key] = b
+		o.mu.Unlock()
+		func() {
+			defer func() {
+				o.mu.Lock()
+				delete(o.building, key)
+				o.mu.Unlock()
+				close(b.done)
+			}()
+			b.f, b.err = build()
+			if b.err == nil {
+				o.files.Add(key, b.f, generatedBytes(b.f))
+			}
+		}()
+		return b.f, b.err
+	}
 }
 
 // New returns Outputs over lib, caching built files up to cacheBytes of
@@ -167,26 +230,24 @@ func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*v
 		return nil, err
 	}
 	key := fmt.Sprintf("%s/%s/%s/%t/%d/%d", a.User, a.ID, a.Rev, frag, sel.Start, sel.End)
-	if f, ok := o.files.Get(key); ok {
+	return o.cached(ctx, key, func() (*vfile.File, error) {
+		ix, err := o.lib.Index(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		var f *vfile.File
+		if frag {
+			f, err = mp4build.Fragmented(ix, sel)
+		} else {
+			f, err = mp4build.Progressive(ix, sel)
+		}
+		if err != nil {
+			return nil, err
+		}
+		f.Name = path.Base(name)
+		f.ModTime = a.Ingested
 		return f, nil
-	}
-	ix, err := o.lib.Index(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	var f *vfile.File
-	if frag {
-		f, err = mp4build.Fragmented(ix, sel)
-	} else {
-		f, err = mp4build.Progressive(ix, sel)
-	}
-	if err != nil {
-		return nil, err
-	}
-	f.Name = path.Base(name)
-	f.ModTime = a.Ingested
-	o.files.Add(key, f, generatedBytes(f))
-	return f, nil
+	})
 }
 
 // original returns chapter c of asset a, byte-exact, with its timeline

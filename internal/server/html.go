@@ -65,8 +65,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 	s.render(w, "home", users)
 }
 
-func (s *Server) listing(w http.ResponseWriter, r *http.Request) {
-	user := r.PathValue("user")
+func (s *Server) listing(w http.ResponseWriter, r *http.Request, user string) {
 	entries, err := s.out.List(r.Context(), user)
 	if err != nil {
 		s.fail(w, r, err)

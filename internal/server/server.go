@@ -17,6 +17,7 @@ import (
 	"time"
 
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
+	"github.com/jitstream/jitstream/internal/dav"
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
@@ -24,6 +25,7 @@ import (
 	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/streams"
+	"github.com/jitstream/jitstream/internal/tusupload"
 )
 
 // Options configures the server.
@@ -39,6 +41,9 @@ type Options struct {
 	// speed. Its sessions are logged with Logger (start at debug level,
 	// end at info level) and its statistics are in /metrics.
 	Delivery *delivery.Controller
+	// Uploads, if not nil, serves resumable (tus) uploads at
+	// /api/v1/users/{user}/uploads/; its expiry sweep is the caller's to run.
+	Uploads *tusupload.Service
 }
 
 // Server is jitstream's HTTP handler.
@@ -61,6 +66,7 @@ func New(out *outputs.Outputs, opt Options) *Server {
 		metrics: metrics.New(opt.Delivery)}
 	s.routes()
 	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(s.mux)
+	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(s.mux)
 	return s
 }
 
@@ -69,13 +75,16 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{$}", s.home)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", s.metrics.Handler())
-	m.HandleFunc("GET /files/{user}/{$}", s.listing)
+	m.HandleFunc("GET /files/{user}/{$}", s.file)
 	m.HandleFunc("GET /files/{user}/{path...}", s.file)
 	m.HandleFunc("GET /watch/{user}/{id}", s.watch)
 	m.HandleFunc("GET /api/v1/users/{user}/assets", s.apiList)
 	m.HandleFunc("POST /api/v1/users/{user}/assets", s.apiUpload)
 	m.HandleFunc("GET /api/v1/users/{user}/assets/{id}", s.apiAsset)
 	m.HandleFunc("DELETE /api/v1/users/{user}/assets/{id}", s.apiDelete)
+	if s.opt.Uploads != nil {
+		m.Handle(tusupload.Pattern, s.opt.Uploads)
+	}
 	if s.opt.Debug {
 		m.HandleFunc("GET /debug/heap", debugHeap)
 		m.HandleFunc("GET /debug/pprof/", pprof.Index)
@@ -100,7 +109,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After")
-	if r.Method == http.MethodOptions {
+	if r.Method == http.MethodOptions && !strings.HasPrefix(r.URL.Path, dav.Prefix) && // WebDAV answers its own
+		!(s.opt.Uploads != nil && tusupload.Owns(r.URL.Path)) { // and tus
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
 		h.Set("Access-Control-Allow-Headers", "Range, If-Range, If-None-Match, If-Modified-Since, Content-Type")
 		h.Set("Access-Control-Max-Age", "86400")
@@ -183,7 +193,16 @@ func wantsJSON(r *http.Request) bool {
 }
 
 func (s *Server) file(w http.ResponseWriter, r *http.Request) {
-	user, name := r.PathValue("user"), r.PathValue("path")
+	s.serveFiles(w, r, r.PathValue("user"), r.PathValue("path"))
+}
+
+// serveFiles answers GET /files/{user}/{name} (WebDAV's GET too): "" is the
+// library's listing, "ID/" an asset's, anything else a file, with r's query.
+func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, user, name string) {
+	if name == "" {
+		s.listing(w, r, user)
+		return
+	}
 	if id, ok := strings.CutSuffix(name, "/"); ok && !strings.Contains(id, "/") {
 		s.assetListing(w, r, user, id)
 		return
