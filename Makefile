@@ -6,7 +6,9 @@
 #   make run    build and run the server (jitstream serve)
 #   make test   go vet + all tests (media fixtures are cached in .cache/)
 #   make bench  build and run the benchmark program cmd/jitbench
-#   make fuzz   fuzz the MP4 indexer for 60 s
+#   make fuzz   run every fuzz target (FUZZ_TARGETS) for FUZZTIME each
+#               (default 10s: make fuzz FUZZTIME=5m for a longer run);
+#               their seed corpora run as ordinary tests in make test
 
 GO ?= go
 
@@ -28,5 +30,31 @@ test: deps
 bench: deps build
 	$(GO) run ./cmd/jitbench
 
-fuzz:
-	$(GO) test -run='^$$' -fuzz=FuzzIndex -fuzztime=60s ./internal/media/
+# Every fuzz target, as package:target. make fuzz fails if a FuzzXxx
+# function of the repository is missing here.
+FUZZ_TARGETS = \
+	./internal/httpserve:FuzzParseRange \
+	./internal/httpserve:FuzzETagList \
+	./internal/outputs:FuzzParseSelection \
+	./internal/outputs:FuzzParseTrick \
+	./internal/streams:FuzzParseClip \
+	./internal/streams:FuzzTrackByName \
+	./internal/streams:FuzzSegmentNumber \
+	./internal/build/smooth:FuzzParseFragmentPath \
+	./internal/media:FuzzIndex \
+	./internal/media:FuzzUnmarshal \
+	./internal/build/ts:FuzzSample \
+	./internal/build/ts:FuzzSampleEntry
+FUZZTIME ?= 10s
+
+# -fuzzminimizetime: the default (60 s) spends up to a minute minimizing
+# each new interesting input, without executing new ones.
+fuzz: deps
+	@missing=$$(grep -rhoE --include='*_test.go' '^func Fuzz[A-Za-z0-9_]+' cmd internal | sed 's/^func //' | sort -u | \
+		while read -r name; do case " $(FUZZ_TARGETS) " in *":$$name "*) ;; *) echo "$$name";; esac; done); \
+	if [ -n "$$missing" ]; then echo "fuzz targets not in FUZZ_TARGETS:" $$missing; exit 1; fi
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s $$pkg; \
+	done

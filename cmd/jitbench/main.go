@@ -24,11 +24,29 @@
 // -client wrk uses wrk, which reads 8 KiB per syscall (its RECVBUF) and so
 // on a 2-core machine measures itself more than the servers.
 //
+// Adaptive streaming: a few fMP4 and MPEG-TS segments of the video variant
+// (spread over the recording) and its 60-minute media playlist, each
+// downloaded from jitstream once and saved for nginx. Requests per second
+// with 16 clients, in rounds as above, after warm-up requests (jitstream
+// keeps what it built in memory: this is the warm steady state), against
+// the server with the default settings (segments are not paced by
+// default); the first request of each, from a new server process and on
+// the running server, is shown too.
+//
+// Delivery control: a server of its own with a 1 s fast start and a pace
+// factor that puts the file at 1 Mbit/s serves 2,000 downloads of the
+// consolidated file at once to clients that read as fast as it sends
+// (64 KiB reads). Once every download is past its fast start, over a 10 s
+// window (5 s with -quick): the server's RSS (max of samples of
+// /proc/PID/status), its CPU (/proc/PID/stat) and the bench's own, and
+// each download's rate against its target (see pacing.go).
+//
 // A missed target prints FAIL but exits 0: the bench reports, it does not
 // gate. It exits 1 only when a measurement could not be made.
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,14 +108,15 @@ func main() {
 
 // row is one line of the results table.
 type row struct {
-	Name   string   `json:"name"`
-	Unit   string   `json:"unit"`
-	Ours   float64  `json:"jitstream"`
-	Nginx  *float64 `json:"nginx,omitempty"`
-	Ratio  *float64 `json:"ratio,omitempty"` // jitstream / nginx
-	Target string   `json:"target,omitempty"`
-	Pass   *bool    `json:"pass,omitempty"`
-	Err    string   `json:"error,omitempty"`
+	Section string   `json:"section"`
+	Name    string   `json:"name"`
+	Unit    string   `json:"unit"`
+	Ours    float64  `json:"jitstream"`
+	Nginx   *float64 `json:"nginx,omitempty"`
+	Ratio   *float64 `json:"ratio,omitempty"` // jitstream / nginx
+	Target  string   `json:"target,omitempty"`
+	Pass    *bool    `json:"pass,omitempty"`
+	Err     string   `json:"error,omitempty"`
 	// RoundRatios are the ratios of the load runs' rounds, each against
 	// the other server's adjacent round: their spread shows the noise.
 	RoundRatios []float64 `json:"round_ratios,omitempty"`
@@ -116,18 +135,29 @@ type results struct {
 	ColdCPUMs    []float64    `json:"cold_first_byte_server_cpu_ms"`
 	Heap         *heapResult  `json:"heap,omitempty"`
 	HeapUnpaced  *heapResult  `json:"heap_unpaced,omitempty"`
+	Streams      []*streamRes `json:"adaptive_streaming,omitempty"`
+	Pacing       *paceResult  `json:"delivery_control,omitempty"`
+	LoadAvg      [2]string    `json:"loadavg_start_end"` // /proc/loadavg: the machine's other work
 	Rows         []row        `json:"rows"`
 	Problems     []string     `json:"problems,omitempty"`
+
+	section string // of the rows being added
+}
+
+// add appends a row to the current section.
+func (r *results) add(x row) {
+	x.Section = r.section
+	r.Rows = append(r.Rows, x)
 }
 
 func ptr[T any](v T) *T { return &v }
 
 func (r *results) compare(name, unit string, ours, theirs float64, target string, pass bool) {
-	r.Rows = append(r.Rows, row{Name: name, Unit: unit, Ours: ours, Nginx: ptr(theirs), Ratio: ptr(ours / theirs), Target: target, Pass: ptr(pass)})
+	r.add(row{Name: name, Unit: unit, Ours: ours, Nginx: ptr(theirs), Ratio: ptr(ours / theirs), Target: target, Pass: ptr(pass)})
 }
 
 func (r *results) failed(name, unit string, err error) {
-	r.Rows = append(r.Rows, row{Name: name, Unit: unit, Err: err.Error()})
+	r.add(row{Name: name, Unit: unit, Err: err.Error()})
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
@@ -159,7 +189,8 @@ func raiseFileLimit() {
 
 func run(ctx context.Context, cfg config) error {
 	raiseFileLimit()
-	res := &results{Started: time.Now().UTC(), Quick: cfg.quick, Client: cfg.client}
+	res := &results{Started: time.Now().UTC(), Quick: cfg.quick, Client: cfg.client, section: "progressive download"}
+	res.LoadAvg[0] = loadAvg()
 	const (
 		user       = "bench"
 		coldRuns   = 3
@@ -169,10 +200,14 @@ func run(ctx context.Context, cfg config) error {
 		rangeConns = 16
 		heapConns  = 200
 		heapRead   = 64 << 10
+		// Adaptive streaming: concurrent clients of the request-rate runs.
+		streamConns = 16
 	)
 	rounds, roundDur := 10, time.Second // per server, alternating
+	pc := paceConfig{Sessions: 2000, Burst: time.Second, Window: 10 * time.Second, TargetBps: 1e6, Tolerance: 0.05, ReadBuffer: 64 << 10}
 	if cfg.quick {
 		rounds = 3
+		pc.Window = 5 * time.Second
 	}
 
 	repo, err := repoRoot()
@@ -224,6 +259,12 @@ func run(ctx context.Context, cfg config) error {
 
 	// 2. Ingest on a fresh store, with a server running as in production.
 	js := &jitstream{bin: bin, store: filepath.Join(work, "store"), logs: logs}
+	if js.hasServeFlag(ctx, "auth") {
+		// Access control is not what is measured (nginx serves the same
+		// bytes to anyone).
+		js.flags = []string{"--auth=false"}
+		fmt.Println("servers      --auth=false: no tokens")
+	}
 	c := newClient()
 	srv, err := js.start(ctx, c)
 	if err != nil {
@@ -273,6 +314,40 @@ func run(ctx context.Context, cfg config) error {
 			res.ColdCPUMs = append(res.ColdCPUMs, ms(d))
 		}
 	}
+
+	// Adaptive streams: the resources measured, picked on a server that is
+	// not measured afterwards, then the first request of each from a new
+	// server process (asset metadata and index not loaded, nothing built).
+	streamSet, err := func() ([]*streamRes, error) {
+		c := newClient()
+		defer closeIdle(c)
+		s, err := js.start(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		defer s.stop()
+		return discoverStreams(ctx, c, s.base, user, id)
+	}()
+	if err != nil {
+		return fmt.Errorf("adaptive streams: %w", err)
+	}
+	for _, sr := range streamSet {
+		for range coldRuns {
+			c := newClient()
+			s, err := js.start(ctx, c)
+			if err != nil {
+				return err
+			}
+			d, _, err := fetchTime(ctx, c, s.base+sr.Paths[0])
+			s.stop()
+			closeIdle(c)
+			if err != nil {
+				return fmt.Errorf("cold %s: %w", sr.Label, err)
+			}
+			sr.coldOurs = append(sr.coldOurs, d)
+		}
+	}
+	res.Streams = streamSet
 
 	// The servers the rest runs against: one as configured by default
 	// (production: fast start, then paced at the content's bit rate) for
@@ -350,6 +425,37 @@ func run(ctx context.Context, cfg config) error {
 	res.Consolidated = size
 	fmt.Printf("consolidated %s: %d bytes (%+d vs. the original), saved for nginx, sizes match\n", path, size, size-fx.Size)
 
+	// The stream resources: the first request of each on the running
+	// server (the asset is loaded, nothing of the streams built yet),
+	// saved for nginx; the other server builds them again and must give
+	// the same bytes.
+	for _, sr := range streamSet {
+		sr.Sizes = map[string]int64{}
+		var total int64
+		for _, p := range sr.Paths {
+			d, body, err := fetchTime(ctx, c, ours.base+p)
+			if err != nil {
+				return fmt.Errorf("adaptive streams: %w", err)
+			}
+			sr.firstOurs = append(sr.firstOurs, d)
+			sr.Sizes[p] = int64(len(body))
+			total += int64(len(body))
+			if err := saveStatic(ngRoot, p, body); err != nil {
+				return err
+			}
+			again, err := getBody(ctx, c, raw.base+p)
+			if err != nil {
+				return fmt.Errorf("adaptive streams: %w", err)
+			}
+			if !bytes.Equal(again, body) {
+				p := fmt.Sprintf("%s: two servers built different bytes (%d and %d bytes)", p, len(body), len(again))
+				res.Problems = append(res.Problems, p)
+				fmt.Println("PROBLEM     ", p)
+			}
+		}
+		fmt.Printf("%-12s %d × %s, %.0f KB each on average, saved for nginx\n", sr.Key, len(sr.Paths), rel("/streams/"+user+"/"+id, sr.Paths[0]), float64(total)/float64(len(sr.Paths))/1e3)
+	}
+
 	// nginx, cold then running.
 	var coldNginx []time.Duration
 	for range coldRuns {
@@ -375,11 +481,50 @@ func run(ctx context.Context, cfg config) error {
 		}
 		coldNginx = append(coldNginx, body)
 	}
+	for _, sr := range streamSet {
+		for range coldRuns {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			c := newClient()
+			s, err := startNginx(ngRoot)
+			if err != nil {
+				return err
+			}
+			if err := getOK(ctx, c, s.base+"/healthz"); err != nil {
+				s.stop()
+				return err
+			}
+			d, body, err := fetchTime(ctx, c, s.base+sr.Paths[0])
+			s.stop()
+			closeIdle(c)
+			if err == nil && int64(len(body)) != sr.Sizes[sr.Paths[0]] {
+				err = fmt.Errorf("%d bytes, want %d", len(body), sr.Sizes[sr.Paths[0]])
+			}
+			if err != nil {
+				return fmt.Errorf("nginx cold %s: %w", sr.Label, err)
+			}
+			sr.coldNginx = append(sr.coldNginx, d)
+		}
+	}
 	theirs, err := startNginx(ngRoot)
 	if err != nil {
 		return err
 	}
 	defer theirs.stop()
+	for _, sr := range streamSet {
+		for _, p := range sr.Paths {
+			d, body, err := fetchTime(ctx, c, theirs.base+p)
+			if err == nil && int64(len(body)) != sr.Sizes[p] {
+				err = fmt.Errorf("%d bytes, want %d", len(body), sr.Sizes[p])
+			}
+			if err != nil {
+				return fmt.Errorf("nginx %s: %w", p, err)
+			}
+			sr.firstNginx = append(sr.firstNginx, d)
+		}
+		sr.fill()
+	}
 	if n, err := contentLength(ctx, c, theirs.base+path); err != nil || n != size {
 		return fmt.Errorf("nginx serves %d bytes (%v), want %d", n, err, size)
 	}
@@ -401,27 +546,27 @@ func run(ctx context.Context, cfg config) error {
 	}
 	res.compare("cold first byte, median of 3", "ms", ms(median(coldOurs)), ms(median(coldNginx)), "<= 50 ms", median(coldOurs) <= 50*time.Millisecond)
 	res.compare(fmt.Sprintf("warm first byte, median of %d", warmGets), "ms", ms(median(warmOurs)), ms(median(warmNginx)), "<= 2 ms", median(warmOurs) <= 2*time.Millisecond)
-	res.Rows = append(res.Rows, row{Name: "warm first byte, p95", Unit: "ms", Ours: ms(quantile(warmOurs, 0.95)),
+	res.add(row{Name: "warm first byte, p95", Unit: "ms", Ours: ms(quantile(warmOurs, 0.95)),
 		Nginx: ptr(ms(quantile(warmNginx, 0.95))), Ratio: ptr(float64(quantile(warmOurs, 0.95)) / float64(quantile(warmNginx, 0.95)))})
 
 	// 6 and 7. Load runs in short rounds, alternating the servers (ABBA...),
 	// so that a burst of other activity on the machine hits both alike.
-	load := func(name, unit string, targetRatio float64, fn func(url string, round int) (loadResult, error), figure func(loadResult) float64) {
+	load := func(us *server, name, unit string, targetRatio float64, fn func(base string, round int) (loadResult, error), figure func(loadResult) float64) {
 		var o, t loadResult
 		var pairs []float64
 		for r := range rounds {
-			order := []*server{raw, theirs}
+			order := []*server{us, theirs}
 			if r%2 == 1 {
-				order = []*server{theirs, raw}
+				order = []*server{theirs, us}
 			}
 			var fig [2]float64
 			for _, s := range order {
-				lr, err := fn(s.base+path, r)
+				lr, err := fn(s.base, r)
 				if err != nil {
 					res.failed(name, unit, fmt.Errorf("%s: %w", s.name, err))
 					return
 				}
-				if s == raw {
+				if s == us {
 					o.add(lr)
 					fig[0] = figure(lr)
 				} else {
@@ -443,25 +588,25 @@ func run(ctx context.Context, cfg config) error {
 		if len(pairs) > 0 {
 			ratio = medianF(pairs)
 		}
-		res.Rows = append(res.Rows, row{Name: name, Unit: unit, Ours: figure(o), Nginx: ptr(figure(t)), Ratio: ptr(ratio),
-			Target: fmt.Sprintf("ratio >= %.1f", targetRatio), Pass: ptr(ratio >= targetRatio), RoundRatios: pairs})
+		res.add(row{Name: name, Unit: unit, Ours: figure(o), Nginx: ptr(figure(t)), Ratio: ptr(ratio),
+			Target: fmt.Sprintf("ratio >= %.2g", targetRatio), Pass: ptr(ratio >= targetRatio), RoundRatios: pairs})
 	}
 	d := roundDur
 	full := fmt.Sprintf("full download, %d clients", fullConns)
 	ranges := fmt.Sprintf("random 1 MiB ranges, %d clients", rangeConns)
 	if cfg.client == "wrk" {
-		load(full, "MB/s", 0.9, func(u string, _ int) (loadResult, error) {
-			return wrkFullDownloads(ctx, work, u, fullConns, d)
+		load(raw, full, "MB/s", 0.9, func(b string, _ int) (loadResult, error) {
+			return wrkFullDownloads(ctx, work, b+path, fullConns, d)
 		}, loadResult.mbps)
-		load(ranges, "req/s", 0.8, func(u string, r int) (loadResult, error) {
-			return wrkRandomRanges(ctx, work, u, size, rangeConns, d, cfg.seed+uint64(r))
+		load(raw, ranges, "req/s", 0.8, func(b string, r int) (loadResult, error) {
+			return wrkRandomRanges(ctx, work, b+path, size, rangeConns, d, cfg.seed+uint64(r))
 		}, loadResult.rps)
 	} else {
-		load(full, "MB/s", 0.9, func(u string, _ int) (loadResult, error) {
-			return goFullDownloads(ctx, u, size, fullConns, d)
+		load(raw, full, "MB/s", 0.9, func(b string, _ int) (loadResult, error) {
+			return goFullDownloads(ctx, b+path, size, fullConns, d)
 		}, loadResult.mbps)
-		load(ranges, "req/s", 0.8, func(u string, r int) (loadResult, error) {
-			return goRandomRanges(ctx, u, size, rangeConns, d, cfg.seed+uint64(r))
+		load(raw, ranges, "req/s", 0.8, func(b string, r int) (loadResult, error) {
+			return goRandomRanges(ctx, b+path, size, rangeConns, d, cfg.seed+uint64(r))
 		}, loadResult.rps)
 	}
 	if ctx.Err() != nil {
@@ -484,7 +629,7 @@ func run(ctx context.Context, cfg config) error {
 		if target {
 			r.Target, r.Pass = "<= 64 KiB", ptr(per <= 64)
 		}
-		res.Rows = append(res.Rows, r)
+		res.add(r)
 		return h
 	}
 	var h, hRaw *heapResult
@@ -499,6 +644,66 @@ func run(ctx context.Context, cfg config) error {
 	}
 	res.Heap, res.HeapUnpaced = h, hRaw
 
+	// 9. Adaptive streaming: playlists and segments from the server with
+	// the default settings (segments are not paced by default), against
+	// nginx serving the same bytes. The first requests were measured above;
+	// the request-rate runs start warm (two passes over every path on each
+	// server), as the server keeps what it built in memory.
+	res.section = "adaptive streaming"
+	for _, s := range []*server{ours, theirs} {
+		for range 2 {
+			for _, sr := range streamSet {
+				for _, p := range sr.Paths {
+					if _, err := getBody(ctx, c, s.base+p); err != nil {
+						return fmt.Errorf("warm-up: %s: %w", s.name, err)
+					}
+				}
+			}
+		}
+	}
+	for _, sr := range streamSet {
+		load(ours, fmt.Sprintf("%s, %d clients", sr.Label, streamConns), "req/s", sr.target, func(b string, r int) (loadResult, error) {
+			return goStreamRequests(ctx, b, sr, streamConns, d, cfg.seed+uint64(r))
+		}, loadResult.rps)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	closeIdle(c)
+	for _, sr := range streamSet {
+		res.add(row{Name: sr.Label + ": cold, new server, median of 3", Unit: "ms", Ours: ms(median(sr.coldOurs)),
+			Nginx: ptr(ms(median(sr.coldNginx))), Ratio: ptr(float64(median(sr.coldOurs)) / float64(median(sr.coldNginx)))})
+		name := sr.Label + ": first request, running"
+		if len(sr.Paths) > 1 {
+			name += fmt.Sprintf(", median of %d", len(sr.Paths))
+		}
+		res.add(row{Name: name, Unit: "ms", Ours: ms(median(sr.firstOurs)),
+			Nginx: ptr(ms(median(sr.firstNginx))), Ratio: ptr(float64(median(sr.firstOurs)) / float64(median(sr.firstNginx)))})
+	}
+
+	// 10. Delivery control: many paced downloads on a server of their own.
+	res.section = fmt.Sprintf("delivery control: %d paced downloads at ~%.0f kbit/s, %v burst, %v window",
+		pc.Sessions, pc.TargetBps/1e3, pc.Burst, pc.Window)
+	pr, err := pacedDownloads(ctx, js, static, path, pc)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.failed("paced downloads", "-", err)
+	} else {
+		res.Pacing = pr
+		res.add(row{Name: "server RSS, max over the window", Unit: "MB", Ours: pr.RSSMaxMB, Target: "<= 300 MB", Pass: ptr(pr.RSSMaxMB <= 300)})
+		res.add(row{Name: "server CPU, over the window", Unit: "% of a core", Ours: pr.ServerCPU, Target: "<= 50%", Pass: ptr(pr.ServerCPU <= 50)})
+		res.add(row{Name: fmt.Sprintf("downloads within %.0f%% of their target rate", 100*pc.Tolerance), Unit: "%", Ours: 100 * pr.Share,
+			Target: "100% (all)", Pass: ptr(pr.Within == pr.Sessions)})
+		res.add(row{Name: "download rate, min", Unit: "kbit/s", Ours: pr.RateMinBps / 1e3})
+		res.add(row{Name: "download rate, median", Unit: "kbit/s", Ours: pr.RateMedianBps / 1e3})
+		res.add(row{Name: "download rate, max", Unit: "kbit/s", Ours: pr.RateMaxBps / 1e3})
+		res.add(row{Name: "all downloads together", Unit: "Mbit/s", Ours: pr.TotalBps / 1e6})
+		res.add(row{Name: "bench process (the clients) CPU", Unit: "% of a core", Ours: pr.ClientCPU})
+	}
+
+	res.LoadAvg[1] = loadAvg()
 	fmt.Println()
 	printTable(res)
 	fmt.Println()
@@ -520,6 +725,39 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 
+	if len(streamSet) > 0 {
+		fmt.Printf("adaptive streaming: server with the default settings (segments unpaced), %d clients; times to the last byte\n", streamConns)
+		for _, sr := range streamSet {
+			var names []string
+			for _, p := range sr.Paths {
+				names = append(names, rel("/streams/"+user+"/"+id, p))
+			}
+			fmt.Printf("  %s: %s\n", sr.Label, strings.Join(names, " "))
+		}
+	}
+	if pr := res.Pacing; pr != nil {
+		fmt.Printf("delivery control: --burst %v --pace-factor %.4f (file %.1f kbit/s × factor = %.0f kbit/s); %d downloads of %s,\n",
+			pc.Burst, pr.Factor, pr.FileBps/1e3, pr.FileBps*pr.Factor/1e3, pr.Sessions, path)
+		fmt.Printf("  all heads in %.2f s, all past their fast start after %.2f s, on their pacing schedule after %.2f s; %d KiB client read buffer each; %.0f reads/s\n",
+			pr.OpenSeconds, pr.PastBurstSecs, pr.ReadySeconds, pc.ReadBuffer>>10, pr.ReadsPerSec)
+		if pr.BehindAtStart > 0 {
+			fmt.Printf("  %d downloads were still behind their schedule when the window began (up to %.1f s of media): they catch up in it, faster than their pace\n",
+				pr.BehindAtStart, pr.MaxLagAtStart)
+		}
+		fmt.Printf("  rate: between a download's first and last reads in the window; target: the media time those bytes span\n")
+		fmt.Printf("  (from the file's sample tables) / pace factor; rate/target min %.4f median %.4f max %.4f (target median %.1f kbit/s)\n",
+			pr.RatioMin, pr.RatioMedian, pr.RatioMax, pr.TargetMedianBps/1e3)
+		fmt.Printf("  plain bytes in the window / window against factor × file average: %.1f%% within %.0f%%, %.1f .. %.1f kbit/s\n",
+			100*pr.PlainShare, 100*pc.Tolerance, pr.PlainMinBps/1e3, pr.PlainMaxBps/1e3)
+		fmt.Printf("  server: jitstream_delivery_paced_bits_per_second %.1f Mbit/s (%.1f kbit/s per download); %d threads;\n",
+			pr.MetricPacedBps/1e6, pr.MetricPacedBps/1e3/float64(pr.Sessions), pr.ServerThreads)
+		fmt.Printf("  RSS sampled %d times in the window; peak since the server started (VmHWM, fast starts included) %.0f MB\n", pr.RSSSamples, pr.RSSPeakMB)
+		if pr.Failed > 0 {
+			fmt.Printf("  %d downloads failed or could not be measured; first: %s\n", pr.Failed, pr.FirstError)
+		}
+	}
+
+	fmt.Printf("machine load average (1, 5, 15 min): %s at the start, %s at the end\n", res.LoadAvg[0], res.LoadAvg[1])
 	for _, p := range res.Problems {
 		fmt.Println("PROBLEM:", p)
 	}
@@ -540,6 +778,19 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	return nil
+}
+
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func medianF(v []float64) float64 {
@@ -594,11 +845,17 @@ func spotCheck(ctx context.Context, c *http.Client, a, b string, size int64, see
 }
 
 func printTable(res *results) {
-	fmt.Printf("%-42s %11s %11s %8s  %-14s %s\n", "", "jitstream", "nginx", "ratio", "target", "")
+	const line = "%-60s %11s %11s %8s  %-14s %s\n"
+	fmt.Printf(line, "", "jitstream", "nginx", "ratio", "target", "")
+	section := ""
 	for _, r := range res.Rows {
-		name := r.Name + " (" + r.Unit + ")"
+		if r.Section != section {
+			section = r.Section
+			fmt.Println(section)
+		}
+		name := "  " + r.Name + " (" + r.Unit + ")"
 		if r.Err != "" {
-			fmt.Printf("%-42s %11s %11s %8s  %-14s %s\n", name, "-", "-", "-", r.Target, "ERROR: "+r.Err)
+			fmt.Printf(line, name, "-", "-", "-", r.Target, "ERROR: "+r.Err)
 			continue
 		}
 		ng, ratio, verdict := "-", "-", ""
@@ -618,7 +875,7 @@ func printTable(res *results) {
 		if target == "" {
 			target = "-"
 		}
-		fmt.Printf("%-42s %11s %11s %8s  %-14s %s\n", name, fmtFig(r.Ours), ng, ratio, target, verdict)
+		fmt.Printf(line, name, fmtFig(r.Ours), ng, ratio, target, verdict)
 	}
 }
 

@@ -280,21 +280,26 @@ type jitstream struct {
 	store string
 	logs  string
 	n     int
+	flags []string // given to every server, before the caller's
 }
 
 // start runs `jitstream serve` on a free port with the given extra flags.
 func (j *jitstream) start(ctx context.Context, c *http.Client, flags ...string) (*server, error) {
 	return startServer(ctx, c, "jitstream", "/healthz", func(port int) (*proc, error) {
 		j.n++
-		args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--store", j.store, "--sample=false"}, flags...)
+		args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--store", j.store, "--sample=false"}, j.flags...)
+		args = append(args, flags...)
 		return startProc("jitstream", filepath.Join(j.logs, "jitstream.log"), j.bin, args...)
 	})
 }
 
 // hasServeFlag reports whether `jitstream serve` knows the flag name.
+// (The flag package lists "-name type" for most flags, "-name" alone on
+// its line for booleans.)
 func (j *jitstream) hasServeFlag(ctx context.Context, name string) bool {
 	out, _ := exec.CommandContext(ctx, j.bin, "serve", "-h").CombinedOutput()
-	return strings.Contains(string(out), "-"+name+" ")
+	s := string(out)
+	return strings.Contains(s, "-"+name+" ") || strings.Contains(s, "-"+name+"\n") || strings.Contains(s, "-"+name+"\t")
 }
 
 // ingest runs `jitstream ingest` and returns the new asset's id.

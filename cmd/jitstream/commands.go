@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
@@ -85,6 +86,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads)")
 	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
 	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
+	authOn := fs.Bool("auth", true, "ask for a user's token (or a signed link) on every user's route; false serves everything to everyone")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -97,18 +99,25 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	logHandler := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+	log := slog.New(auth.NewRedactingHandler(logHandler)) // no token nor link signature is logged
 	st, err := store.NewFS(c.store)
 	if err != nil {
 		return err
 	}
 	lib := library.New(st, library.Options{Logger: log})
+	sampleMade := false
 	if *withSample {
 		if ok, err := sample.Ensure(ctx, lib); err != nil {
 			log.Warn("no sample recording", "err", err)
 		} else if ok {
+			sampleMade = true
 			log.Info("ingested a sample recording", "user", sample.User)
 		}
+	}
+	au, sampleToken, err := serveAuth(ctx, st, *authOn, sampleMade)
+	if err != nil {
+		return err
 	}
 	if *uploads == "" {
 		*uploads = tusupload.DefaultDir(st.Root())
@@ -128,12 +137,21 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
-		Handler:           server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up}),
-		ReadHeaderTimeout: 10 * time.Second,
+		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au}),
+		// Against slow and oversized requests (see internal/server's
+		// harden.go); no WriteTimeout: paced downloads last hours, and
+		// a client that stops reading is dropped by httpserve's write
+		// idle timeout.
+		ReadHeaderTimeout: server.ReadHeaderTimeout,
+		ReadTimeout:       server.ReadTimeout,
+		IdleTimeout:       server.IdleTimeout,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root())
+	srv.Handler = server.Harden(srv.Handler, server.Limits{})
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root(), "auth", au != nil)
+	logSampleURL(logHandler, log, ln.Addr().String(), au, sampleToken)
 	budget := "unlimited"
 	if dc.MaxEgress > 0 {
 		budget = delivery.FormatRate(dc.MaxEgress)
@@ -184,6 +202,9 @@ func cmdIngest(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if err := lib.AddUser(ctx, *user); err != nil {
 		return err
+	}
+	if err := lib.CheckQuota(ctx, *user, total); err != nil {
+		return err // before reading a byte
 	}
 	bar := newProgress(stderr, total, *progress)
 	i := 0
@@ -297,33 +318,6 @@ func cmdRm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "removed", id)
 	}
 	return nil
-}
-
-func cmdUsers(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	var c common
-	fs := newFlags("users", stderr, &c)
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	lib, _, err := c.open()
-	if err != nil {
-		return err
-	}
-	switch {
-	case fs.NArg() == 0:
-		users, err := lib.Users(ctx)
-		if err != nil {
-			return err
-		}
-		for _, u := range users {
-			fmt.Fprintln(stdout, u)
-		}
-		return nil
-	case fs.NArg() == 2 && fs.Arg(0) == "add":
-		return lib.AddUser(ctx, fs.Arg(1))
-	}
-	fmt.Fprintln(stderr, "usage: jitstream users [add NAME]")
-	return errUsage
 }
 
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {

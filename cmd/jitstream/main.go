@@ -4,7 +4,7 @@
 //
 // Usage:
 //
-//	jitstream serve   [--addr 127.0.0.1:8080] [--store ./data] [--burst 10s] [--pace-factor 1.1]
+//	jitstream serve   [--addr 127.0.0.1:8080] [--store ./data] [--auth=true] [--burst 10s] [--pace-factor 1.1]
 //	                  [--max-egress 0] [--pace-segments=false]
 //	                  [--uploads STORE/.tmp-uploads] [--upload-expiry 24h] [--max-upload 0]
 //	jitstream ingest  [--store ./data] --user NAME [--title T] [--json] FILE...
@@ -12,7 +12,10 @@
 //	jitstream rm      [--store ./data] --user NAME ID...
 //	jitstream inspect [--store ./data] --user NAME [--json] ID
 //	jitstream inspect FILE...
-//	jitstream users   [--store ./data] [add NAME]
+//	jitstream users   [--store ./data] [ls [-l] | add [--quota SIZE] NAME | rm [--yes] NAME | quota NAME SIZE]
+//	jitstream tokens  [--store ./data] create --user NAME [--name LABEL] [--expires 720h]
+//	jitstream tokens  [--store ./data] ls --user NAME | revoke --user NAME ID
+//	jitstream links   [--store ./data] create --user NAME (--asset ID | --prefix PATH) [--expires 24h]
 //
 // --addr and --store default to $JITSTREAM_ADDR and $JITSTREAM_STORE.
 package main
@@ -48,7 +51,9 @@ Commands:
   ls       list a user's files (or the users)
   rm       delete assets
   inspect  show an asset's (or a local file's) tracks, codecs, duration, bit rate, segments
-  users    list users, or add one: users add NAME
+  users    list, add or remove users, set their storage quotas
+  tokens   create, list and revoke a user's API tokens
+  links    make signed playback links to an asset (or a path prefix)
 
 Run 'jitstream COMMAND -h' for a command's flags.
 `
@@ -65,6 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"rm":      cmdRm,
 		"inspect": cmdInspect,
 		"users":   cmdUsers,
+		"tokens":  cmdTokens,
+		"links":   cmdLinks,
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

@@ -6,6 +6,10 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"regexp"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,15 +27,36 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// syncBuffer collects the server's log while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
 // TestServeStartsWithAPlayableSample follows the README: serve on an empty
-// store, find the sample in demo's library, and read it with ffprobe.
+// store, open the URL it logs (with demo's token, kept in a cookie), find
+// the sample in demo's library, and read it with ffprobe through a signed
+// link. The token is in that one log line only.
 func TestServeStartsWithAPlayableSample(t *testing.T) {
 	addr := freeAddr(t)
+	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(context.Background())
-	var stderr bytes.Buffer
+	var stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--addr", addr, "--store", t.TempDir()}, &bytes.Buffer{}, &stderr)
+		done <- run(ctx, []string{"serve", "--addr", addr, "--store", dir, "-v"}, &bytes.Buffer{}, &stderr)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -59,31 +84,62 @@ func TestServeStartsWithAPlayableSample(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	req, _ := http.NewRequest(http.MethodGet, base+"/files/demo/", nil)
+	m := regexp.MustCompile(`url="?(http://[^\s"]+/files/demo/\?token=([^\s"]+))`).FindStringSubmatch(stderr.String())
+	if m == nil {
+		t.Fatalf("serve did not log a URL with a token:\n%s", stderr.String())
+	}
+	start, token := m[1], m[2]
+	if resp, err := http.Get(base + "/files/demo/"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("demo's library without the token: %v %v", resp, err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar}
+	req, _ := http.NewRequest(http.MethodGet, start, nil)
 	req.Header.Set("Accept", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	if resp.Request.URL.RawQuery != "" {
+		t.Errorf("the token URL left the token in the address: %s", resp.Request.URL)
+	}
 	var listing struct {
 		Files []struct {
-			Name, Kind, URL string
+			Name, Kind, URL, Asset string
 		} `json:"files"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&listing); err != nil {
 		t.Fatalf("listing: %v (status %d)", err, resp.StatusCode)
 	}
-	var consolidated string
+	var asset string
 	for _, f := range listing.Files {
 		if f.Kind == "consolidated" {
-			consolidated = f.URL
+			asset = f.Asset
 		}
 	}
-	if consolidated == "" {
+	if asset == "" {
 		t.Fatalf("no consolidated file in demo's library: %+v\n%s", listing, stderr.String())
 	}
-	if d := probe.Duration(t, base+consolidated); d < 19 || d > 21 {
+	out, errOut, err := runCLI(t, "links", "create", "--store", dir, "--base", base, "--user", "demo", "--asset", asset, "--expires", "1h")
+	if err != nil {
+		t.Fatalf("links create: %v %s", err, errOut)
+	}
+	play := strings.TrimSpace(out)
+	mp4 := strings.Replace(play, "/play/demo/"+asset, "/files/demo/"+asset+".mp4", 1)
+	if d := probe.Duration(t, mp4); d < 19 || d > 21 {
 		t.Errorf("sample lasts %.2f s, want about 20", d)
+	}
+	if d := probe.Duration(t, play+"?format=hls"); d < 19 || d > 21 {
+		t.Errorf("sample through the signed entry URL lasts %.2f s, want about 20", d)
+	}
+	if n := strings.Count(stderr.String(), token); n != 1 {
+		t.Errorf("the token is logged %d times, want once (the start URL)", n)
+	}
+	if sig := strings.Split(play, "/")[4]; strings.Contains(stderr.String(), sig) {
+		t.Errorf("the link's signature is logged:\n%s", stderr.String())
 	}
 }

@@ -34,7 +34,9 @@
 //     Created, with Location naming the asset's collection and the asset's
 //     JSON (as POST /api/v1/users/{user}/assets) as body. Media the
 //     library refuses gets the status and JSON error of the upload API
-//     (415, 422, 400 for an empty body, 413 over the upload limit).
+//     (415, 422, 400 for an empty body, 413 over the upload limit or the
+//     user's quota: refused before any byte is stored when Content-Length
+//     says so, else stopped when the body goes past it).
 //   - Every other change is refused: PUT, DELETE, PROPPATCH, MKCOL, COPY
 //     and MOVE of existing resources get 403 with a JSON error; MKCOL of a
 //     new name 403 too (assets are the only collections); PUT below a
@@ -55,6 +57,12 @@
 // consolidated MP4, whose size differs from the upload's (rclone then
 // reports "sizes differ": give it --ignore-size), and a second PUT of
 // clip.mp4 is refused (it names an existing file).
+//
+// Access. With access control on (internal/server, Options.Auth), every
+// request needs a token of {user}: WebDAV clients send it as Basic
+// credentials, the user name and the token as password (rclone:
+// --webdav-user NAME --webdav-pass "$(rclone obscure TOKEN)"); a 401 asks
+// for Basic. Signed links never reach WebDAV.
 //
 // golang.org/x/net/webdav is not used: its Handler writes GET bodies itself
 // (io.Copy of a webdav.File), where these must go through httpserve
@@ -129,9 +137,15 @@ func New(out *outputs.Outputs, opt Options) *Handler {
 	return &Handler{out: out, lib: out.Library(), log: opt.Logger, opt: opt}
 }
 
+// Mux is where Register mounts the routes: an *http.ServeMux, or a
+// wrapper that adds to each handler (authentication).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register mounts the handler on mux at /dav/{user} and below, for every
 // method.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux Mux) {
 	mux.HandleFunc(Prefix+"{user}", h.serve)
 	mux.HandleFunc(Prefix+"{user}/{path...}", h.serve)
 }
@@ -360,6 +374,13 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request, user string, t tar
 		httpserve.Error(w, http.StatusConflict, "no such collection",
 			"uploads go to the library's root: PUT /dav/"+user+"/NAME")
 		return
+	}
+	if r.ContentLength > 0 {
+		// Refused before a byte is stored when the size is known.
+		if err := h.lib.CheckQuota(ctx, user, r.ContentLength); err != nil {
+			h.opt.Fail(w, r, err)
+			return
+		}
 	}
 	if h.opt.MaxUploadBytes > 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, h.opt.MaxUploadBytes)

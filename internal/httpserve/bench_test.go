@@ -36,13 +36,19 @@ func benchFile(b *testing.B) (*store.FS, *vfile.File) {
 
 func benchStores(b *testing.B, fn func(b *testing.B, srvURL string, client *http.Client, f *vfile.File)) {
 	fs, f := benchFile(b)
-	for _, mode := range []string{"sendfile", "get"} {
+	// "noidle": without write deadlines (WriteIdleTimeout < 0), for the
+	// cost of chunking the body under deadlines.
+	for _, mode := range []string{"sendfile", "sendfile-noidle", "get"} {
 		var st store.Store = fs
 		if mode == "get" {
 			st = getOnly{fs}
 		}
+		var o Options
+		if mode == "sendfile-noidle" {
+			o.WriteIdleTimeout = -1
+		}
 		b.Run(mode, func(b *testing.B) {
-			srv := newServer(b, st, f, Options{})
+			srv := newServer(b, st, f, o)
 			fn(b, srv.URL, srv.Client(), f)
 		})
 	}

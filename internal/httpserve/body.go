@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/vfile"
@@ -347,5 +349,91 @@ func clientGone(ctx context.Context, err error) bool {
 		errors.Is(err, context.Canceled) ||
 		errors.Is(err, syscall.EPIPE) ||
 		errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, net.ErrClosed)
+		errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, os.ErrDeadlineExceeded) // a write idle timeout: the client stopped reading
+}
+
+// deadliner is what idleWriter needs of http.ResponseController.
+type deadliner interface {
+	SetWriteDeadline(time.Time) error
+}
+
+// idleWriter writes to w in writes of at most WriteChunk bytes, each
+// under a write deadline d from its start (Options.WriteIdleTimeout).
+type idleWriter struct {
+	w   io.Writer
+	dl  deadliner
+	d   time.Duration
+	off bool // the writer cannot set deadlines: write without
+}
+
+// idleReaderFrom is an idleWriter over an io.ReaderFrom.
+type idleReaderFrom struct {
+	*idleWriter
+	rf io.ReaderFrom
+	lr io.LimitedReader // the chunk being sent, reused
+}
+
+// newIdleWriter returns w under write deadlines of d set with dl: an
+// *idleReaderFrom when w is an io.ReaderFrom (so that files keep going out
+// with sendfile), else an *idleWriter.
+func newIdleWriter(w io.Writer, dl deadliner, d time.Duration) io.Writer {
+	iw := &idleWriter{w: w, dl: dl, d: d}
+	if rf, ok := w.(io.ReaderFrom); ok {
+		return &idleReaderFrom{idleWriter: iw, rf: rf}
+	}
+	return iw
+}
+
+// arm sets the write deadline for the next write.
+func (iw *idleWriter) arm() {
+	if iw.off {
+		return
+	}
+	if err := iw.dl.SetWriteDeadline(time.Now().Add(iw.d)); err != nil {
+		iw.off = true // http.ErrNotSupported: no deadlines on this writer
+	}
+}
+
+func (iw *idleWriter) Write(p []byte) (int, error) {
+	var n int
+	for len(p) > 0 {
+		k := min(len(p), WriteChunk)
+		iw.arm()
+		m, err := iw.w.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+// ReadFrom sends r to the underlying ReadFrom in chunks of at most
+// WriteChunk bytes, each under its deadline. An *io.LimitedReader (what
+// copyFile passes: a file and a length) is cut into *io.LimitedReader
+// chunks over the same reader, which net/http still sends with sendfile.
+func (iw *idleReaderFrom) ReadFrom(r io.Reader) (int64, error) {
+	src, ok := r.(*io.LimitedReader)
+	if !ok {
+		src = &io.LimitedReader{R: r, N: math.MaxInt64}
+	}
+	var total int64
+	defer func() { iw.lr.R = nil }()
+	for src.N > 0 {
+		k := min(src.N, WriteChunk)
+		iw.lr = io.LimitedReader{R: src.R, N: k}
+		iw.arm()
+		n, err := iw.rf.ReadFrom(&iw.lr)
+		total += n
+		src.N -= n
+		if err != nil {
+			return total, err
+		}
+		if n < k {
+			break // the reader's end
+		}
+	}
+	return total, nil
 }

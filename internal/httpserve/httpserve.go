@@ -14,7 +14,11 @@
 //     store.FileOpener (local files) and the writer is net/http's;
 //   - optionally paced (Options.Pacer, see internal/delivery): the body is
 //     then written in the chunks the pacer allows, each chunk of a local
-//     file still with sendfile(2); without a pacer nothing is chunked.
+//     file still with sendfile(2);
+//   - a client that stops reading is dropped (Options.WriteIdleTimeout): the
+//     body goes out in writes of at most 64 KiB, each under a write deadline
+//     set just before it, so a response may last for hours (a paced
+//     download) but never waits long for a client that takes nothing in.
 //
 // Errors found before the status line is written are answered with a JSON
 // body (see Error); errors in the middle of the body abort the response:
@@ -33,6 +37,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/vfile"
@@ -40,6 +45,17 @@ import (
 
 // DefaultMaxRanges is the default of Options.MaxRanges.
 const DefaultMaxRanges = 16
+
+// DefaultWriteIdleTimeout is the default of Options.WriteIdleTimeout.
+const DefaultWriteIdleTimeout = 60 * time.Second
+
+// WriteChunk is the most bytes written under one write deadline when
+// Options.WriteIdleTimeout is in force: a client must take in WriteChunk
+// bytes per WriteIdleTimeout (with the defaults, 64 KiB a minute, about
+// 9 kbit/s) or be dropped. Each chunk of a local file is still one
+// sendfile(2) (chunking a 64 MiB download so costs nothing measurable on
+// loopback: BenchmarkServeFull, sendfile against sendfile-noidle).
+const WriteChunk = 64 << 10
 
 // Options tune ServeFileWith. The zero value is ready to use.
 type Options struct {
@@ -67,10 +83,56 @@ type Options struct {
 	// stored piece in one copy.
 	Pacer Pacer
 
+	// WriteIdleTimeout drops a client that stops reading. The body is
+	// written in writes of at most WriteChunk bytes, and before each one
+	// the connection's write deadline is set to now plus WriteIdleTimeout
+	// (with http.ResponseController, which keeps sendfile(2)): a client
+	// that takes in nothing for that long makes the write fail, the body
+	// ends as the client's going away (BodyEnder), and net/http closes the
+	// connection. Pacing waits happen between writes, outside any
+	// deadline, so a paced response can last for hours. Zero means
+	// the request context's WithWriteIdleTimeout, else
+	// DefaultWriteIdleTimeout; negative disables it (no deadline is set,
+	// nothing is chunked). It takes the place of http.Server.WriteTimeout,
+	// which would cut long downloads and should then be left at zero: the
+	// server's connection loop clears the deadline after each response.
+	// Writers that cannot set deadlines (httptest.ResponseRecorder) are
+	// written to as if it were disabled. (Over HTTP/2 a write deadline is
+	// a timer on the stream that fires between writes too: pacing waits
+	// must then stay shorter than it, as delivery's do, a fraction of a
+	// second.)
+	WriteIdleTimeout time.Duration
+
 	// Logger receives the errors that abort a body: at debug level when the
 	// client went away, at warn level otherwise; it also receives, at warn
 	// level, the store errors answered 500. Nil discards.
 	Logger *slog.Logger
+}
+
+type writeIdleKey struct{}
+
+// WithWriteIdleTimeout returns ctx carrying d as the write idle timeout of
+// the responses ServeFileWith sends for requests with that context, when
+// their Options.WriteIdleTimeout is zero: a server-wide setting (see
+// internal/server's Harden) without threading it through every handler.
+func WithWriteIdleTimeout(ctx context.Context, d time.Duration) context.Context {
+	return context.WithValue(ctx, writeIdleKey{}, d)
+}
+
+// writeIdleTimeout is the write idle timeout of a response: o's, the
+// context's or the default; 0 for none.
+func writeIdleTimeout(ctx context.Context, o Options) time.Duration {
+	d := o.WriteIdleTimeout
+	if d == 0 {
+		d, _ = ctx.Value(writeIdleKey{}).(time.Duration)
+	}
+	switch {
+	case d == 0:
+		return DefaultWriteIdleTimeout
+	case d < 0:
+		return 0
+	}
+	return d
 }
 
 // Pacer paces the body of a response (see Options.Pacer).
@@ -118,8 +180,9 @@ func ServeFile(w http.ResponseWriter, r *http.Request, st store.Store, f *vfile.
 //     If-None-Match, when If-Modified-Since is not older than f.ModTime;
 //   - 200 with the whole file when there is no Range, when If-Range does not
 //     match, when Range is not a valid bytes range set (it is then ignored,
-//     not answered 416), when f is empty, or when there are more than
-//     MaxRanges ranges after coalescing;
+//     not answered 416), when f is empty, when there are more than
+//     MaxRanges ranges after coalescing, or more than 256 range-specs
+//     before;
 //   - 416 with Content-Range: bytes */size when no range is satisfiable;
 //   - 206 with Content-Range for one range (several overlapping or adjacent
 //     ranges are coalesced into one), 206 multipart/byteranges otherwise, in
@@ -256,6 +319,9 @@ func ServeFileWith(w http.ResponseWriter, r *http.Request, st store.Store, f *vf
 	s.w = w
 	if o.Writer != nil {
 		s.w = o.Writer(w)
+	}
+	if d := writeIdleTimeout(ctx, o); d > 0 {
+		s.w = newIdleWriter(s.w, http.NewResponseController(w), d)
 	}
 	s.pacer = o.Pacer
 	err := s.body(ranges, parts)

@@ -379,7 +379,8 @@ func TestRangeNotServed(t *testing.T) {
 			checkJSONError(t, res)
 		}
 		full := []string{
-			"bytes=" + strings.Join(many, ","), // more than MaxRanges
+			"bytes=" + strings.Join(many, ","),                 // more than MaxRanges
+			"bytes=" + strings.Repeat("0-0,", maxRangeSpecs+1), // coalesce to one, but too many range-specs
 			"items=0-5", "bytes 0-5",
 		}
 		for _, hdr := range full {

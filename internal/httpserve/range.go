@@ -41,6 +41,10 @@ const (
 	rangeMalformed
 )
 
+// maxRangeSpecs is the most range-specs a Range header may have to be
+// considered (before coalescing; Options.MaxRanges bounds what is served).
+const maxRangeSpecs = 256
+
 // parseRange parses a Range header value (RFC 9110 section 14.1.1 and 14.2)
 // for a representation of size bytes. It returns the satisfiable ranges, in
 // the order of the header, clipped to the size.
@@ -57,7 +61,11 @@ const (
 //     result is rangeUnsatisfiable;
 //   - a last-pos past the end is clipped, a suffix longer than the file means
 //     the whole file; numbers too large for int64 saturate;
-//   - empty list elements and optional whitespace around commas are accepted.
+//   - empty list elements and optional whitespace around commas are accepted;
+//   - more than maxRangeSpecs range-specs make the whole header ignored
+//     (rangeIgnore), as RFC 9110 section 14.2 allows for "many small
+//     ranges": parsing stops there, so a header of thousands of ranges
+//     costs no more than one of maxRangeSpecs.
 func parseRange(s string, size int64) ([]byteRange, rangeResult) {
 	if s == "" {
 		return nil, rangeIgnore
@@ -69,15 +77,17 @@ func parseRange(s string, size int64) ([]byteRange, rangeResult) {
 	// From here on the header claims to be a bytes range: syntax errors
 	// are the client's and get a 416 naming them.
 	var (
-		ranges   []byteRange
-		nonEmpty bool
+		ranges []byteRange
+		specs  int // non-empty list elements
 	)
 	for elem := range strings.SplitSeq(set, ",") {
 		elem = strings.Trim(elem, " \t")
 		if elem == "" {
 			continue
 		}
-		nonEmpty = true
+		if specs++; specs > maxRangeSpecs {
+			return nil, rangeIgnore
+		}
 		first, last, ok := strings.Cut(elem, "-")
 		if !ok {
 			return nil, rangeMalformed
@@ -114,7 +124,7 @@ func parseRange(s string, size int64) ([]byteRange, rangeResult) {
 		}
 		ranges = append(ranges, byteRange{start, end - start})
 	}
-	if !nonEmpty {
+	if specs == 0 {
 		return nil, rangeMalformed
 	}
 	if len(ranges) == 0 {

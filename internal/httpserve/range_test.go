@@ -4,6 +4,7 @@ import (
 	"math"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,9 @@ func TestParseRange(t *testing.T) {
 		{"bytes 1-2", size, nil, rangeIgnore},
 		{"items=1-2", size, nil, rangeIgnore},
 		{"bytes=1", size, nil, rangeMalformed},
+		{"bytes=" + strings.Repeat("0-0,", maxRangeSpecs), size, slices.Repeat([]byteRange{{0, 1}}, maxRangeSpecs), rangeOK},
+		{"bytes=" + strings.Repeat("0-0,", maxRangeSpecs+1), size, nil, rangeIgnore},
+		{"bytes=" + strings.Repeat(",", 10000) + "0-0", size, []byteRange{{0, 1}}, rangeOK}, // empty elements do not count
 	}
 	for _, tt := range tests {
 		got, res := parseRange(tt.hdr, tt.size)

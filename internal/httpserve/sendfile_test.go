@@ -28,8 +28,11 @@ func TestSendfileProbe(t *testing.T) {
 		st = getOnly{fx.fs}
 	}
 	var o Options
-	if mode == "paced" {
+	switch mode {
+	case "paced":
 		o.Pacer = nopPacer{size: 64 << 10}
+	case "noidle":
+		o.WriteIdleTimeout = -1
 	}
 	res := do(t, newServer(t, st, fx.file, o), "GET")
 	res.check(t, 200)
@@ -42,7 +45,8 @@ var sendfileRe = regexp.MustCompile(`sendfile.*\)\s+=\s+(\d+)`)
 
 // TestSendfile checks with strace(1) that the stored bytes of a response go
 // out with sendfile(2) on a FileOpener backend, also when paced (one
-// sendfile per chunk), and not on others.
+// sendfile per chunk) and under write deadlines (one per WriteChunk), and
+// not on others.
 func TestSendfile(t *testing.T) {
 	if testing.Short() || runtime.GOOS != "linux" || os.Getenv(probeEnv) != "" {
 		t.Skip("needs linux and strace; not in -short")
@@ -58,7 +62,7 @@ func TestSendfile(t *testing.T) {
 			stored += p.Len
 		}
 	}
-	for _, mode := range []string{"fileopener", "paced", "get"} {
+	for _, mode := range []string{"fileopener", "noidle", "paced", "get"} {
 		out := filepath.Join(t.TempDir(), "strace.out")
 		cmd := exec.Command(strace, "-f", "-qq", "-o", out, "-e", "trace=sendfile",
 			os.Args[0], "-test.run=^TestSendfileProbe$", "-test.count=1", "-test.v")
@@ -83,12 +87,17 @@ func TestSendfile(t *testing.T) {
 		}
 		t.Logf("%s: %d sendfile calls, %d bytes of %d stored", mode, calls, sent, stored)
 		switch mode {
-		case "fileopener":
+		case "fileopener", "noidle":
 			// net/http copies the first 512 bytes it is handed before the
 			// header is flushed through a buffer (for sniffing); the rest
 			// must go out with sendfile.
 			if sent < stored-512 || sent > stored {
-				t.Errorf("fileopener: %d bytes sent with sendfile, want %d (less at most 512)", sent, stored)
+				t.Errorf("%s: %d bytes sent with sendfile, want %d (less at most 512)", mode, sent, stored)
+			}
+			// Under write deadlines (the default), one sendfile per
+			// WriteChunk at least.
+			if min := stored / WriteChunk; mode == "fileopener" && calls < min {
+				t.Errorf("fileopener: %d sendfile calls, want at least %d (one per %d bytes)", calls, min, WriteChunk)
 			}
 		case "paced":
 			if sent < stored-512 || sent > stored {

@@ -4,7 +4,9 @@
 //
 // Store layout:
 //
-//	users/{user}/user.json                         the user (exists = known)
+//	users/{user}/user.json                         the user (exists = known), with
+//	                                               its quota
+//	users/{user}/tokens/{id}.json                  API tokens (internal/auth)
 //	users/{user}/assets/{id}/src/{nn}-{rev}        original chapter bytes
 //	users/{user}/assets/{id}/index-{rev}.jsix      media index
 //	users/{user}/assets/{id}/meta.json             asset metadata; written last,
@@ -74,6 +76,9 @@ type Library struct {
 
 	mu       sync.Mutex
 	reserved map[string]bool // user/id being ingested
+	// commitMu serializes the quota check and commit of ingests for users
+	// with a quota, so that two uploads cannot both take the last bytes.
+	commitMu sync.Mutex
 }
 
 // Options configures a Library.
@@ -122,6 +127,8 @@ func randBytes(n int) []byte { b := make([]byte, n); _, _ = rand.Read(b); return
 type User struct {
 	Name    string    `json:"name"`
 	Created time.Time `json:"created"`
+	// Quota is the bytes of originals the user may store; 0: no limit.
+	Quota int64 `json:"quota,omitempty"`
 }
 
 // AddUser creates the user if it does not exist.
@@ -223,9 +230,26 @@ func (l *Library) release(user, id string) {
 // Ingest stores the uploads as the chapters of one new asset, indexes them
 // and commits the asset. On any failure everything it stored is removed.
 // Each upload is streamed to the store, never held in memory whole.
+//
+// For a user with a quota, an upload is stopped (and nothing of it kept)
+// as soon as it goes past what the user has left, and the quota is checked
+// again when the asset is committed: the error is a *QuotaError
+// (ErrOverQuota).
 func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*Upload, error)) (*Asset, error) {
-	if err := l.HasUser(ctx, user); err != nil {
+	u, err := l.UserInfo(ctx, user)
+	if err != nil {
 		return nil, err
+	}
+	var left int64 // bytes the user has left, when u.Quota > 0
+	var used int64
+	if u.Quota > 0 {
+		if used, err = l.Usage(ctx, user); err != nil {
+			return nil, err
+		}
+		left = u.Quota - used
+		if left <= 0 {
+			return nil, &QuotaError{User: user, Quota: u.Quota, Used: used, Want: -1}
+		}
 	}
 	rev := newRev()
 	var (
@@ -256,6 +280,9 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 		if up == nil {
 			break
 		}
+		if n > MaxChapters {
+			return nil, fmt.Errorf("%w: more than %d files in one asset", ErrTooManyChapters, MaxChapters)
+		}
 		if id == "" {
 			if id, err = l.reserve(ctx, user, assetID(up.Name)); err != nil {
 				return nil, err
@@ -266,7 +293,13 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 		}
 		key := fmt.Sprintf("%ssrc/%02d-%s", assetPrefix(user, id), n, rev)
 		stored = append(stored, key)
-		info, err := l.st.Put(ctx, key, up.R)
+		r := up.R
+		if u.Quota > 0 {
+			r = quotaReader{r: r, left: &left, err: func() error {
+				return &QuotaError{User: user, Quota: u.Quota, Used: used, Want: -1}
+			}}
+		}
+		info, err := l.st.Put(ctx, key, r)
 		if err != nil {
 			return nil, fmt.Errorf("library: store %s: %w", up.Name, err)
 		}
@@ -301,6 +334,22 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 	meta, err := json.MarshalIndent(a, "", "  ")
 	if err != nil {
 		return nil, err
+	}
+	if u.Quota > 0 {
+		// Other uploads may have been committed meanwhile.
+		l.commitMu.Lock()
+		defer l.commitMu.Unlock()
+		now, err := l.Usage(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		var size int64
+		for _, c := range chaps {
+			size += c.Size
+		}
+		if now+size > u.Quota {
+			return nil, &QuotaError{User: user, Quota: u.Quota, Used: now, Want: size}
+		}
 	}
 	stored = append(stored, metaKey(user, id))
 	if _, err := l.st.Put(ctx, metaKey(user, id), strings.NewReader(string(meta))); err != nil {

@@ -323,6 +323,28 @@ func generatedBytes(f *vfile.File) int64 {
 	return n
 }
 
+// MaxParamLen bounds the length of the numeric query parameters (start,
+// end, pos, rate): longer values are refused (ErrBadQuery) without being
+// parsed or quoted back.
+const MaxParamLen = 32
+
+// maxSeconds is the largest time accepted in a query, in seconds (about
+// 115 days; a time.Duration holds about 292 years).
+const maxSeconds = 1e7
+
+// parseSeconds reads the query parameter name, whose value v is a
+// number of seconds from 0 to maxSeconds.
+func parseSeconds(name, v string) (float64, error) {
+	if len(v) > MaxParamLen {
+		return 0, fmt.Errorf("%w: %s has %d characters, more than %d", ErrBadQuery, name, len(v), MaxParamLen)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > maxSeconds {
+		return 0, fmt.Errorf("%w: %s=%q is not a number of seconds from 0 to %g", ErrBadQuery, name, v, maxSeconds)
+	}
+	return f, nil
+}
+
 // ParseSelection reads the clip parameters start and end (seconds) from q.
 func ParseSelection(q url.Values) (mp4build.Selection, error) {
 	var sel mp4build.Selection
@@ -334,9 +356,9 @@ func ParseSelection(q url.Values) (mp4build.Selection, error) {
 		if v == "" {
 			continue
 		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e7 {
-			return sel, fmt.Errorf("%w: %s=%q is not a number of seconds", ErrBadQuery, p.name, v)
+		f, err := parseSeconds(p.name, v)
+		if err != nil {
+			return sel, err
 		}
 		*p.dst = time.Duration(f * float64(time.Second))
 	}

@@ -3,6 +3,7 @@ package outputs
 import (
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,6 +25,10 @@ func TestParseSelection(t *testing.T) {
 		{"start=5&end=5", 0, 0, false},
 		{"start=5&end=2", 0, 0, false},
 		{"end=1e300", 0, 0, false},
+		{"start=10000000", 1e7 * time.Second, 0, true},
+		{"start=10000000.1", 0, 0, false},
+		{"start=" + strings.Repeat("0", 28) + "12.5", 12500 * time.Millisecond, 0, true}, // 32 characters
+		{"start=" + strings.Repeat("0", 29) + "12.5", 0, 0, false},                       // 33
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		sel, err := ParseSelection(q)

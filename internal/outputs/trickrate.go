@@ -70,17 +70,21 @@ func trickTarget(name string, q url.Values) (id string, frag, ok bool) {
 // pos (seconds, default 0), rounded to the millisecond. Clip parameters
 // (start, end) cannot be combined with rate.
 func ParseTrick(q url.Values) (rate int, pos time.Duration, err error) {
-	rate, err = strconv.Atoi(q.Get("rate"))
+	v := q.Get("rate")
+	if len(v) > MaxParamLen {
+		return 0, 0, fmt.Errorf("%w: rate has %d characters, more than %d", ErrBadQuery, len(v), MaxParamLen)
+	}
+	rate, err = strconv.Atoi(v)
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w: rate=%q is not an integer", ErrBadQuery, q.Get("rate"))
+		return 0, 0, fmt.Errorf("%w: rate=%q is not an integer", ErrBadQuery, v)
 	}
 	if q.Has("start") || q.Has("end") {
 		return 0, 0, fmt.Errorf("%w: rate cannot be combined with start or end (use pos)", ErrBadQuery)
 	}
 	if v := q.Get("pos"); v != "" {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > 1e7 {
-			return 0, 0, fmt.Errorf("%w: pos=%q is not a number of seconds", ErrBadQuery, v)
+		f, err := parseSeconds("pos", v)
+		if err != nil {
+			return 0, 0, err
 		}
 		pos = time.Duration(math.Round(f*1000)) * time.Millisecond
 	}

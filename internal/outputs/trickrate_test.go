@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ func TestParseTrick(t *testing.T) {
 		{"rate=2&pos=x", 0, 0, false},
 		{"rate=2&start=1", 0, 0, false},
 		{"rate=2&end=5", 0, 0, false},
+		{"rate=" + strings.Repeat("0", 31) + "2", 2, 0, true},  // 32 characters
+		{"rate=" + strings.Repeat("0", 32) + "2", 0, 0, false}, // 33
+		{"rate=2&pos=" + strings.Repeat("0", 32) + "1", 0, 0, false},
 	} {
 		q, _ := url.ParseQuery(tc.query)
 		rate, pos, err := outputs.ParseTrick(q)

@@ -54,6 +54,10 @@ func (s *Server) apiDelete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// maxUploadParts bounds the parts of a multipart upload: its files are
+// the asset's chapters (at most library.MaxChapters), plus a few fields.
+const maxUploadParts = library.MaxChapters + 16
+
 // apiUpload ingests an upload: either multipart/form-data whose file parts
 // are the chapters in order (a "title" field may precede them), or a raw body
 // named by ?name= or Content-Disposition. Bytes stream to the store.
@@ -63,6 +67,14 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 	if err := s.lib.HasUser(ctx, user); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if r.ContentLength > 0 {
+		// Refused before a byte is stored when the size is known (a
+		// multipart body's few hundred bytes of framing count too).
+		if err := s.lib.CheckQuota(ctx, user, r.ContentLength); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 	}
 	if s.opt.MaxUploadBytes > 0 {
 		r.Body = http.MaxBytesReader(w, r.Body, s.opt.MaxUploadBytes)
@@ -76,6 +88,7 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		mr := multipart.NewReader(r.Body, params["boundary"])
+		parts := 0
 		next = func() (*library.Upload, error) {
 			for {
 				p, err := mr.NextPart()
@@ -84,6 +97,11 @@ func (s *Server) apiUpload(w http.ResponseWriter, r *http.Request) {
 				}
 				if err != nil {
 					return nil, fmt.Errorf("%w: reading multipart body: %w", errBadUpload, err)
+				}
+				// The files are chapters (library.MaxChapters at most,
+				// which Ingest checks); a few other fields are allowed.
+				if parts++; parts > maxUploadParts {
+					return nil, fmt.Errorf("%w: more than %d parts in a multipart upload", errBadUpload, maxUploadParts)
 				}
 				if p.FileName() == "" {
 					if p.FormName() == "title" && title == "" {

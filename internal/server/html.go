@@ -4,11 +4,14 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/urls"
 )
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
@@ -19,17 +22,19 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 <style>body{font:15px system-ui,sans-serif;margin:2rem;max-width:70rem}table{border-collapse:collapse}
 td,th{padding:.3rem .8rem;text-align:left;border-bottom:1px solid #ddd}td.n{text-align:right;font-variant-numeric:tabular-nums}
 video{max-width:100%;background:#000}code{background:#f4f4f4;padding:0 .2rem}</style></head><body>{{end}}
-{{define "home"}}{{template "head" "Libraries"}}<h1>jitstream</h1><p>Libraries on this server:</p><ul>
-{{range .}}<li><a href="/files/{{path .}}/">{{.}}</a></li>{{else}}<li>none yet: <code>jitstream ingest --user alice FILE.MP4</code></li>{{end}}</ul></body></html>{{end}}
+{{define "home"}}{{template "head" "Libraries"}}<h1>jitstream</h1>{{if .SignIn}}<p>This server asks for a token.
+Open the link that <code>jitstream tokens create --user NAME</code> prints once, or any page of your library with
+<code>?token=TOKEN</code>.</p>{{else}}<p>Libraries on this server:</p><ul>
+{{range .Users}}<li><a href="/files/{{path .}}/">{{.}}</a></li>{{else}}<li>none yet: <code>jitstream ingest --user alice FILE.MP4</code></li>{{end}}</ul>{{end}}</body></html>{{end}}
 {{define "listing"}}{{template "head" .Title}}<h1>{{.Title}}</h1>
 <table><tr><th>Name</th><th>Kind</th><th>Size</th><th>Modified</th><th></th></tr>
 {{range .Entries}}<tr><td><a href="{{.URL}}">{{.Name}}</a></td><td>{{.Kind}}</td><td class="n">{{size .Size}}</td>
-<td>{{.ModTime.Format "2006-01-02 15:04"}}</td><td>{{if eq .Kind "consolidated"}}<a href="/watch/{{path $.User}}/{{path .Asset}}">▶ watch</a>{{end}}</td></tr>
+<td>{{.ModTime.Format "2006-01-02 15:04"}}</td><td>{{if eq .Kind "consolidated"}}<a href="{{.Watch}}">▶ watch</a>{{end}}</td></tr>
 {{else}}<tr><td colspan="5">No files yet.</td></tr>{{end}}</table>
 <p>Clips: add <code>?start=SECONDS&amp;end=SECONDS</code> to a <code>.mp4</code> URL.</p></body></html>{{end}}
 {{define "watch"}}{{template "head" .ID}}<h1>{{.Title}}</h1>
 <video id="v" controls preload="metadata" src="{{.Src}}"></video>
-<p><a href="{{.Src}}" download>Download</a> · <a href="/files/{{path .User}}/">Library</a></p></body></html>{{end}}
+<p><a href="{{.Src}}" download>Download</a>{{if .Library}} · <a href="{{.Library}}">Library</a>{{end}}</p></body></html>{{end}}
 `))
 
 func humanSize(n int64) string {
@@ -52,17 +57,32 @@ func (s *Server) render(w http.ResponseWriter, name string, data any) {
 	}
 }
 
+// home lists the libraries: every user's on an open server, only the
+// token's user's with access control.
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {
-	users, err := s.lib.Users(r.Context())
-	if err != nil {
-		s.fail(w, r, err)
-		return
+	var users []string
+	signIn := false
+	if s.opt.Auth == nil {
+		var err error
+		if users, err = s.lib.Users(r.Context()); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	} else if t := s.userToken(r); t != nil {
+		users = []string{t.User}
+		w.Header().Set("Cache-Control", "private, no-cache")
+	} else {
+		signIn = true
+		w.Header().Set("Cache-Control", "no-cache")
 	}
 	if wantsJSON(r) {
+		if users == nil {
+			users = []string{}
+		}
 		httpserve.WriteJSON(w, http.StatusOK, map[string]any{"users": users})
 		return
 	}
-	s.render(w, "home", users)
+	s.render(w, "home", map[string]any{"Users": users, "SignIn": signIn})
 }
 
 func (s *Server) listing(w http.ResponseWriter, r *http.Request, user string) {
@@ -72,6 +92,12 @@ func (s *Server) listing(w http.ResponseWriter, r *http.Request, user string) {
 		return
 	}
 	s.writeListing(w, r, user, "/files/"+user+"/", entries)
+}
+
+// listRow is an entry of a listing page, with its player page.
+type listRow struct {
+	outputs.Entry
+	Watch string
 }
 
 func (s *Server) assetListing(w http.ResponseWriter, r *http.Request, user, id string) {
@@ -92,11 +118,23 @@ func (s *Server) writeListing(w http.ResponseWriter, r *http.Request, user, titl
 	if entries == nil {
 		entries = []outputs.Entry{}
 	}
+	// Through a link, the URLs it grants stay below it.
+	ctx := r.Context()
+	if l := auth.LinkFrom(ctx); l != nil {
+		entries = slices.Clone(entries)
+		for i := range entries {
+			entries[i].URL = auth.LinkURL(ctx, entries[i].URL)
+		}
+	}
 	if wantsJSON(r) {
 		httpserve.WriteJSON(w, http.StatusOK, map[string]any{"user": user, "files": entries})
 		return
 	}
-	s.render(w, "listing", map[string]any{"Title": title, "User": user, "Entries": entries})
+	rows := make([]listRow, len(entries))
+	for i, e := range entries {
+		rows[i] = listRow{Entry: e, Watch: auth.LinkURL(ctx, urls.Watch(user, e.Asset))}
+	}
+	s.render(w, "listing", map[string]any{"Title": title, "User": user, "Entries": rows})
 }
 
 func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
@@ -105,8 +143,13 @@ func (s *Server) watch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, "watch", map[string]any{"ID": a.ID, "Title": a.Title, "User": a.User,
-		"Src": outputs.FilesURL(a.User, a.ID+outputs.SuffixConsolidated)})
+	ctx := r.Context()
+	lib := auth.LinkURL(ctx, urls.File(a.User, ""))
+	if auth.LinkFrom(ctx) != nil && !strings.HasPrefix(lib, auth.LinkPrefix) {
+		lib = "" // a link to one asset does not open the library
+	}
+	s.render(w, "watch", map[string]any{"ID": a.ID, "Title": a.Title, "User": a.User, "Library": lib,
+		"Src": auth.LinkURL(ctx, outputs.FilesURL(a.User, a.ID+outputs.SuffixConsolidated))})
 }
 
 func formatInt(n int64) string     { return strconv.FormatInt(n, 10) }

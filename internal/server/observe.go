@@ -146,10 +146,30 @@ func hasParam(query, key string) bool {
 // the status and counts the body bytes, for the metrics. It keeps what
 // the underlying writer offers to httpserve: ReadFrom (so that files still
 // go out with sendfile), Flush, and Unwrap for http.ResponseController.
+// With access control it also adjusts the response's Cache-Control
+// before the header goes out (see adjustCacheControl).
 type recorder struct {
 	w      http.ResponseWriter
 	status int
 	n      int64
+	// private makes the response private to HTTP caches (token requests).
+	private bool
+	// capAge caps max-age, when capAgeSet (link requests).
+	capAge    int64
+	capAgeSet bool
+	fixed     bool // the header was adjusted
+}
+
+// fixHeader adjusts Cache-Control once, before the header is written.
+func (rec *recorder) fixHeader() {
+	if rec.fixed || !rec.private && !rec.capAgeSet {
+		return
+	}
+	rec.fixed = true
+	h := rec.w.Header()
+	if v := adjustCacheControl(h.Get("Cache-Control"), rec.private, rec.capAge, rec.capAgeSet); v != "" {
+		h.Set("Cache-Control", v)
+	}
 }
 
 // recorders is a pool of recorders, one per server, so that counting
@@ -178,6 +198,7 @@ func (rec *recorder) Header() http.Header { return rec.w.Header() }
 func (rec *recorder) WriteHeader(code int) {
 	if rec.status == 0 && code >= 200 {
 		rec.status = code
+		rec.fixHeader()
 	}
 	rec.w.WriteHeader(code)
 }
@@ -186,6 +207,7 @@ func (rec *recorder) WriteHeader(code int) {
 func (rec *recorder) Write(b []byte) (int, error) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
+		rec.fixHeader()
 	}
 	n, err := rec.w.Write(b)
 	rec.n += int64(n)
@@ -197,6 +219,7 @@ func (rec *recorder) Write(b []byte) (int, error) {
 func (rec *recorder) ReadFrom(r io.Reader) (int64, error) {
 	if rec.status == 0 {
 		rec.status = http.StatusOK
+		rec.fixHeader()
 	}
 	var n int64
 	var err error
@@ -211,6 +234,9 @@ func (rec *recorder) ReadFrom(r io.Reader) (int64, error) {
 
 // Flush implements http.Flusher when the underlying writer does.
 func (rec *recorder) Flush() {
+	if rec.status == 0 {
+		rec.fixHeader()
+	}
 	if f, ok := rec.w.(http.Flusher); ok {
 		f.Flush()
 	}

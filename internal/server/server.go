@@ -1,7 +1,9 @@
 // Package server wires jitstream's HTTP routes: the file-system view of each
 // user's library, the JSON API, uploads, the watch page, and the
 // observability endpoints: GET /metrics (Prometheus, see internal/metrics)
-// and GET /healthz (the server and its store answer).
+// and GET /healthz (the server and its store answer). With Options.Auth,
+// every user's routes ask for that user's token or a signed link (see
+// auth.go).
 package server
 
 import (
@@ -11,11 +13,13 @@ import (
 	"mime"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/dav"
 	"github.com/jitstream/jitstream/internal/delivery"
@@ -44,6 +48,10 @@ type Options struct {
 	// Uploads, if not nil, serves resumable (tus) uploads at
 	// /api/v1/users/{user}/uploads/; its expiry sweep is the caller's to run.
 	Uploads *tusupload.Service
+	// Auth, if not nil, turns access control on: tokens for every user's
+	// routes, signed links for playback (see auth.go). Nil serves
+	// everything to everyone.
+	Auth *auth.Auth
 }
 
 // Server is jitstream's HTTP handler.
@@ -62,11 +70,13 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Tokens and link signatures never reach the logs.
+	opt.Logger = slog.New(auth.NewRedactingHandler(opt.Logger.Handler()))
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
 		metrics: metrics.New(opt.Delivery)}
 	s.routes()
-	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(s.mux)
-	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(s.mux)
+	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(guardedMux{s})
+	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(guardedMux{s})
 	return s
 }
 
@@ -75,32 +85,41 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /{$}", s.home)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", s.metrics.Handler())
-	m.HandleFunc("GET /files/{user}/{$}", s.file)
-	m.HandleFunc("GET /files/{user}/{path...}", s.file)
-	m.HandleFunc("GET /watch/{user}/{id}", s.watch)
-	m.HandleFunc("GET /api/v1/users/{user}/assets", s.apiList)
-	m.HandleFunc("POST /api/v1/users/{user}/assets", s.apiUpload)
-	m.HandleFunc("GET /api/v1/users/{user}/assets/{id}", s.apiAsset)
-	m.HandleFunc("DELETE /api/v1/users/{user}/assets/{id}", s.apiDelete)
+	m.HandleFunc("GET /files/{user}/{$}", s.guard(routeFiles, s.file))
+	m.HandleFunc("GET /files/{user}/{path...}", s.guard(routeFiles, s.file))
+	m.HandleFunc("GET /watch/{user}/{id}", s.guard(routeWatch, s.watch))
+	m.HandleFunc("GET /api/v1/users/{user}/assets", s.guard(routeAPI, s.apiList))
+	m.HandleFunc("POST /api/v1/users/{user}/assets", s.guard(routeAPI, s.apiUpload))
+	m.HandleFunc("GET /api/v1/users/{user}/assets/{id}", s.guard(routeAPI, s.apiAsset))
+	m.HandleFunc("DELETE /api/v1/users/{user}/assets/{id}", s.guard(routeAPI, s.apiDelete))
+	if s.opt.Auth != nil {
+		m.HandleFunc("POST /api/v1/users/{user}/assets/{id}/links", s.guard(routeAPI, s.apiLink))
+	}
 	if s.opt.Uploads != nil {
-		m.Handle(tusupload.Pattern, s.opt.Uploads)
+		m.HandleFunc(tusupload.Pattern, s.guard(routeUploads, s.opt.Uploads.ServeHTTP))
 	}
 	if s.opt.Debug {
-		m.HandleFunc("GET /debug/heap", debugHeap)
-		m.HandleFunc("GET /debug/pprof/", pprof.Index)
-		m.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		m.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		m.HandleFunc("GET /debug/heap", s.guard(routeDebug, debugHeap))
+		m.HandleFunc("GET /debug/pprof/", s.guard(routeDebug, pprof.Index))
+		m.HandleFunc("GET /debug/pprof/profile", s.guard(routeDebug, pprof.Profile))
+		m.HandleFunc("GET /debug/pprof/trace", s.guard(routeDebug, pprof.Trace))
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpserve.Error(w, http.StatusNotFound, "not found", "no route for "+r.Method+" "+r.URL.Path)
 	})
 }
 
-// ServeHTTP implements http.Handler: CORS, panic recovery, request metrics
-// (by format and status class) and logging around the routes.
+// ServeHTTP implements http.Handler: CORS, signed-link paths, panic
+// recovery, request metrics (by format and status class) and logging
+// around the routes.
 func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := s.recs.get(rw)
+	var linkErr error
+	if s.opt.Auth != nil {
+		// From here on r is the request below the link, if any.
+		r, linkErr = s.stripLink(r)
+	}
 	defer func() {
 		s.metrics.Request(formatOf(r.URL.Path, r.URL.RawQuery), rec.statusOrOK(), rec.n)
 		s.recs.put(rec)
@@ -109,10 +128,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Expose-Headers", "Content-Length, Content-Range, Accept-Ranges, ETag, Last-Modified, Retry-After")
-	if r.Method == http.MethodOptions && !strings.HasPrefix(r.URL.Path, dav.Prefix) && // WebDAV answers its own
-		!(s.opt.Uploads != nil && tusupload.Owns(r.URL.Path)) { // and tus
-		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Range, If-Range, If-None-Match, If-Modified-Since, Content-Type")
+	if r.Method == http.MethodOptions && !(s.opt.Uploads != nil && tusupload.Owns(r.URL.Path)) && // tus answers its own
+		// and WebDAV too, but for CORS preflights when it would ask
+		// for a token first.
+		(!strings.HasPrefix(r.URL.Path, dav.Prefix) || s.opt.Auth != nil && r.Header.Get("Access-Control-Request-Method") != "") {
+		h.Set("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, DELETE, OPTIONS, PROPFIND")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Range, If-Range, If-None-Match, If-Modified-Since, Content-Type, Depth")
 		h.Set("Access-Control-Max-Age", "86400")
 		w.WriteHeader(http.StatusNoContent)
 		return
@@ -126,7 +147,15 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			httpserve.Error(w, http.StatusInternalServerError, "internal error", fmt.Sprint(v))
 		}
 	}()
-	s.mux.ServeHTTP(w, r)
+	switch {
+	case linkErr != nil:
+		s.linkRefused(w, linkErr)
+	case s.opt.Auth != nil && (r.Method == http.MethodGet || r.Method == http.MethodHead) &&
+		hasTokenQuery(r.URL.RawQuery) && r.Context().Value(parsedLinkKey{}) == nil:
+		s.tokenRedirect(w, r)
+	default:
+		s.mux.ServeHTTP(w, r)
+	}
 	s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "range", r.Header.Get("Range"), "took", time.Since(start))
 }
 
@@ -156,6 +185,12 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, "invalid trick-play request"
 	case errors.Is(err, library.ErrEmpty):
 		return http.StatusBadRequest, "empty upload"
+	case errors.Is(err, library.ErrOverQuota):
+		// 413, not 507: the client is to send less (or free space), and
+		// clients retry 5xx answers (tus-js-client does).
+		return http.StatusRequestEntityTooLarge, "over quota"
+	case errors.Is(err, errBadRequest):
+		return http.StatusBadRequest, "bad request"
 	case errors.Is(err, library.ErrBadName):
 		return http.StatusBadRequest, "invalid name"
 	case errors.Is(err, media.ErrUnsupported):
@@ -166,6 +201,11 @@ func statusOf(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "upload too large"
 	case errors.Is(err, errBadUpload):
 		return http.StatusBadRequest, "bad upload"
+	case errors.Is(err, library.ErrTooManyChapters):
+		return http.StatusBadRequest, "too many chapters"
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The client stopped sending the body (see Harden).
+		return http.StatusRequestTimeout, "request timeout"
 	}
 	return http.StatusInternalServerError, "internal error"
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/urls"
 )
 
@@ -90,5 +91,6 @@ func (h *Handler) play(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Vary", "Accept, User-Agent")
 	w.Header().Set("Cache-Control", "private, max-age=60")
-	http.Redirect(w, r, deliveries[format](user, id), http.StatusFound)
+	// Through a signed link, to the same format through the link.
+	http.Redirect(w, r, auth.LinkURL(r.Context(), deliveries[format](user, id)), http.StatusFound)
 }

@@ -1,6 +1,9 @@
 package streams
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestChoose(t *testing.T) {
 	const (
@@ -39,7 +42,8 @@ func TestParseClip(t *testing.T) {
 	for _, tc := range []struct {
 		in string
 		ok bool
-	}{{"1.5-4", true}, {"0-", true}, {"3-", true}, {"abc", false}, {"4-2", false}, {"-1-2", false}, {"x-2", false}, {"1-NaN", false}} {
+	}{{"1.5-4", true}, {"0-", true}, {"3-", true}, {"abc", false}, {"4-2", false}, {"-1-2", false}, {"x-2", false}, {"1-NaN", false},
+		{strings.Repeat("0", 31) + "1-2", true}, {strings.Repeat("0", 32) + "1-", false}, {"1-" + strings.Repeat("0", 32) + "2", false}} {
 		if _, _, err := parseClip(tc.in); (err == nil) != tc.ok {
 			t.Errorf("parseClip(%q) = %v, want ok=%v", tc.in, err, tc.ok)
 		}

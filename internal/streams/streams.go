@@ -17,6 +17,10 @@
 //	smooth/Manifest                 Smooth Streaming client manifest
 //	smooth/QualityLevels({bitrate})/Fragments({type}={time})
 //
+// Every URL in a manifest is relative, so that a manifest reached through a
+// signed link (/s/{exp}.{sig}/streams/..., see internal/auth) leads to
+// segments through the same link; the entry URL redirects within it too.
+//
 // Every format uses the same segment boundaries (media.Index.Segments). The
 // same URL always gives the same bytes (asset ids are never reused), so
 // segments are served as immutable.
@@ -103,8 +107,14 @@ func New(lib *library.Library, opt Options) *Handler {
 		clips: lru.New[string, *asset](64 << 20)}
 }
 
+// Mux is where Register mounts the routes: an *http.ServeMux, or a
+// wrapper that adds to each handler (authentication).
+type Mux interface {
+	HandleFunc(pattern string, handler func(http.ResponseWriter, *http.Request))
+}
+
 // Register mounts the handler's routes on mux.
-func (h *Handler) Register(mux *http.ServeMux) {
+func (h *Handler) Register(mux Mux) {
 	mux.HandleFunc("GET /streams/{user}/{asset}/{path...}", h.serveStream)
 	mux.HandleFunc("GET /play/{user}/{id}", h.play)
 }
@@ -154,8 +164,15 @@ func (h *Handler) load(ctx context.Context, user, name string) (*asset, error) {
 	return c, nil
 }
 
+// maxClipNumber bounds the length of each number of a clip (as
+// outputs.MaxParamLen does for the query's start and end).
+const maxClipNumber = 32
+
 // parseClip reads "START-END" in seconds; END may be empty (to the end).
 func parseClip(s string) (start, end time.Duration, err error) {
+	if len(s) > 2*maxClipNumber+1 {
+		return 0, 0, fmt.Errorf("%w: a clip of %d characters is not START-END in seconds", ErrBadClip, len(s))
+	}
 	a, b, ok := strings.Cut(s, "-")
 	if !ok {
 		return 0, 0, fmt.Errorf("%w: clip %q is not START-END in seconds", ErrBadClip, s)
@@ -163,6 +180,9 @@ func parseClip(s string) (start, end time.Duration, err error) {
 	parse := func(v string) (time.Duration, error) {
 		if v == "" {
 			return 0, nil
+		}
+		if len(v) > maxClipNumber {
+			return 0, fmt.Errorf("%w: a clip time has %d characters, more than %d", ErrBadClip, len(v), maxClipNumber)
 		}
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || f > 1e7 || f != f {
@@ -230,6 +250,12 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 		f.ModTime = a.meta.Ingested
 		if f.ETag == "" {
 			f.ETag = vfile.ETag(buildVersion, key)
+		}
+		if shouldInline(f) {
+			if f, err = inline(ctx, h.lib.Store(), f); err != nil {
+				h.fail(w, r, err)
+				return
+			}
 		}
 		h.files.Add(key, f, cost(f))
 	}

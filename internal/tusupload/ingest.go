@@ -28,7 +28,7 @@ import (
 const (
 	maxTitle    = 256
 	maxFilename = 255
-	maxChapters = 1000
+	maxChapters = library.MaxChapters
 )
 
 // errGroup is the error (wrapped) of a group whose chapters do not fit
@@ -101,6 +101,10 @@ func (s *Service) preCreate(hook handler.HookEvent) (handler.HTTPResponse, handl
 		return handler.HTTPResponse{}, handler.FileInfoChanges{},
 			jsonError(http.StatusBadRequest, "invalid upload metadata", err.Error())
 	}
+	if err := s.checkQuota(hook.Context, user, hook.Upload.Size); err != nil {
+		status, msg := statusOf(err)
+		return handler.HTTPResponse{}, handler.FileInfoChanges{}, jsonError(status, msg, err.Error())
+	}
 	if m.group != "" {
 		if err := s.checkChapter(user, m); err != nil {
 			return handler.HTTPResponse{}, handler.FileInfoChanges{},
@@ -108,6 +112,33 @@ func (s *Service) preCreate(hook handler.HookEvent) (handler.HTTPResponse, handl
 		}
 	}
 	return handler.HTTPResponse{}, handler.FileInfoChanges{ID: tusID(user, newID())}, nil
+}
+
+// checkQuota refuses a new upload of size bytes that does not fit user's
+// quota, counting the unfinished uploads of the user as stored.
+func (s *Service) checkQuota(ctx context.Context, user string, size int64) error {
+	u, err := s.lib.UserInfo(ctx, user)
+	if err != nil || u.Quota == 0 {
+		return err
+	}
+	ups, err := s.scan(user)
+	if err != nil {
+		return err
+	}
+	pending := size
+	for _, up := range ups {
+		if up.info != nil && up.rec == nil {
+			pending += up.info.Size
+		}
+	}
+	if err := s.lib.CheckQuota(ctx, user, pending); err != nil {
+		var qe *library.QuotaError
+		if errors.As(err, &qe) && pending != size {
+			return fmt.Errorf("%w (counting %s of unfinished uploads)", err, library.FormatSize(pending-size))
+		}
+		return err
+	}
+	return nil
 }
 
 // checkChapter refuses a new chapter of a group that has it already, that
@@ -361,6 +392,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusNotFound, "unknown user"
 	case errors.Is(err, library.ErrEmpty):
 		return http.StatusBadRequest, "empty upload"
+	case errors.Is(err, library.ErrOverQuota):
+		return http.StatusRequestEntityTooLarge, "over quota"
 	case errors.Is(err, library.ErrBadName):
 		return http.StatusBadRequest, "invalid name"
 	case errors.Is(err, media.ErrUnsupported):

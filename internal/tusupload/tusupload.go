@@ -25,7 +25,12 @@
 // lengths are not offered. Upload-Length 0 is refused (nothing to ingest).
 //
 // The user must exist: any request naming an unknown user is answered 404
-// with a JSON error before a byte of the body is read. Errors are JSON,
+// with a JSON error before a byte of the body is read (OPTIONS excepted:
+// it answers the same for every name). For a user with a storage quota
+// (library.User.Quota), a creation whose Upload-Length, added to the
+// user's stored bytes and to the lengths of their unfinished uploads,
+// goes past the quota is refused with 413 and the error "over quota"; the
+// ingest checks the quota again (library.Ingest). Errors are JSON,
 // {"error": "...", "detail": "..."}, like the rest of the API (the detail of
 // a protocol error holds tusd's error code, e.g. "ERR_MAX_SIZE_EXCEEDED").
 //
@@ -301,8 +306,10 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpserve.Error(w, http.StatusNotFound, "not found", "no upload resource at "+r.URL.Path)
 		return
 	}
-	// Before reading any of the body.
-	if err := s.lib.HasUser(r.Context(), user); err != nil {
+	// Before reading any of the body. OPTIONS (CORS preflights, tus
+	// discovery) tells nothing of users: it is answered for any name, so
+	// that it need not be authenticated.
+	if err := s.lib.HasUser(r.Context(), user); err != nil && r.Method != http.MethodOptions {
 		status, msg := statusOf(err)
 		httpserve.Error(w, status, msg, err.Error())
 		return

@@ -97,6 +97,7 @@ type clientConfig struct {
 	URLStorage string            `json:"urlStorage"`
 	Resume     bool              `json:"resume,omitempty"`
 	AbortAfter int64             `json:"abortAfter,omitempty"`
+	Headers    map[string]string `json:"headers,omitempty"`
 }
 
 // tusClient returns the path of the tus-js-client package, failing the

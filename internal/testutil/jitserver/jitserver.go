@@ -1,19 +1,25 @@
 // Package jitserver runs a complete jitstream server for tests: a
 // filesystem store in a temporary directory, a library with one user
 // (User), and the HTTP handler of internal/server on an httptest server.
+// The server is open unless New is given WithAuth: then it asks for
+// tokens (Env.Token is one of User's, which Upload, Ingest and Get send)
+// and serves signed links (Env.Link).
 package jitserver
 
 import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/server"
@@ -28,12 +34,39 @@ type Env struct {
 	URL     string // of the server, without a trailing slash
 	Store   *store.FS
 	Library *library.Library
+	// Auth is the server's access control, nil for an open server.
+	Auth *auth.Auth
+	// Token is a token of User when Auth is set, sent by Upload, Ingest
+	// and Get.
+	Token string
 }
+
+// config is what Options set.
+type config struct {
+	auth bool
+	opt  server.Options
+}
+
+// Option configures New.
+type Option func(*config)
+
+// WithAuth turns access control on (server.Options.Auth).
+func WithAuth() Option { return func(c *config) { c.auth = true } }
+
+// WithOptions serves with these options (Auth is set by WithAuth).
+func WithOptions(opt server.Options) Option { return func(c *config) { c.opt = opt } }
+
+// WithLogger serves with this logger.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.opt.Logger = l } }
 
 // New starts a server on 127.0.0.1 with an empty store and the user User;
 // it stops when the test ends.
-func New(tb testing.TB) *Env {
+func New(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
 	st, err := store.NewFS(tb.TempDir())
 	if err != nil {
 		tb.Fatal(err)
@@ -42,9 +75,67 @@ func New(tb testing.TB) *Env {
 	if err := lib.AddUser(context.Background(), User); err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(server.New(outputs.New(lib, 0), server.Options{}))
+	e := &Env{Store: st, Library: lib}
+	if c.auth {
+		if e.Auth, err = auth.New(context.Background(), st, auth.Options{}); err != nil {
+			tb.Fatal(err)
+		}
+		c.opt.Auth = e.Auth
+		e.Token = e.CreateToken(tb, User, 0)
+	}
+	srv := httptest.NewServer(server.New(outputs.New(lib, 0), c.opt))
 	tb.Cleanup(srv.Close)
-	return &Env{URL: srv.URL, Store: st, Library: lib}
+	e.URL = srv.URL
+	return e
+}
+
+// AddUser adds a user to the library.
+func (e *Env) AddUser(tb testing.TB, user string) {
+	tb.Helper()
+	if err := e.Library.AddUser(context.Background(), user); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// CreateToken makes a token for user (who must exist) valid for ttl (0:
+// no expiry), on a server WithAuth.
+func (e *Env) CreateToken(tb testing.TB, user string, ttl time.Duration) string {
+	tb.Helper()
+	if e.Auth == nil {
+		tb.Fatal("jitserver: CreateToken on a server without auth (use WithAuth)")
+	}
+	token, _, err := e.Auth.CreateToken(context.Background(), user, "test", ttl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return token
+}
+
+// Link is the URL prefix of a signed link to user's asset valid for ttl,
+// e.g. URL/s/{exp}.{sig}: append a path such as
+// /streams/alice/ID/hls/master.m3u8.
+func (e *Env) Link(tb testing.TB, user, asset string, ttl time.Duration) string {
+	tb.Helper()
+	return e.link(tb, auth.Scope{User: user, Asset: asset}, ttl)
+}
+
+// PrefixLink is the URL prefix of a signed link to every path below
+// prefix (e.g. /files/alice/).
+func (e *Env) PrefixLink(tb testing.TB, user, prefix string, ttl time.Duration) string {
+	tb.Helper()
+	return e.link(tb, auth.Scope{User: user, Prefix: prefix}, ttl)
+}
+
+func (e *Env) link(tb testing.TB, sc auth.Scope, ttl time.Duration) string {
+	tb.Helper()
+	if e.Auth == nil {
+		tb.Fatal("jitserver: links on a server without auth (use WithAuth)")
+	}
+	l, err := e.Auth.SignLink(sc, ttl)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e.URL + l.Path()
 }
 
 // Serve starts another server over e's library, with the given options
@@ -58,8 +149,15 @@ func (e *Env) Serve(tb testing.TB, opt server.Options) string {
 }
 
 // Upload posts files as one multipart upload (streamed through a pipe) to
-// user's assets and returns the status and body of the answer.
+// user's assets, with Env.Token, and returns the status and body of the
+// answer.
 func (e *Env) Upload(tb testing.TB, user string, files ...string) (int, []byte) {
+	tb.Helper()
+	return e.UploadAs(tb, e.Token, user, files...)
+}
+
+// UploadAs is Upload with a token ("": none).
+func (e *Env) UploadAs(tb testing.TB, token, user string, files ...string) (int, []byte) {
 	tb.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
@@ -84,7 +182,15 @@ func (e *Env) Upload(tb testing.TB, user string, files ...string) (int, []byte) 
 		}
 		pw.CloseWithError(mw.Close())
 	}()
-	resp, err := http.Post(e.URL+"/api/v1/users/"+user+"/assets", mw.FormDataContentType(), pr)
+	req, err := http.NewRequest(http.MethodPost, e.URL+"/api/v1/users/"+user+"/assets", pr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -111,12 +217,21 @@ func Ingest[T any](tb testing.TB, e *Env, files ...string) T {
 
 // Get requests path (from the server root) with the given header fields,
 // name and value pairs, and returns the response and its body. Redirects
-// are not followed.
+// are not followed. It sends Env.Token unless hdr has an Authorization.
 func (e *Env) Get(tb testing.TB, path string, hdr ...string) (*http.Response, []byte) {
+	tb.Helper()
+	return e.GetAs(tb, e.Token, path, hdr...)
+}
+
+// GetAs is Get with a token ("": none).
+func (e *Env) GetAs(tb testing.TB, token, path string, hdr ...string) (*http.Response, []byte) {
 	tb.Helper()
 	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])

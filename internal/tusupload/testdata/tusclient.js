@@ -10,6 +10,7 @@
 //   file        the file to upload
 //   chunkSize   bytes per PATCH request
 //   metadata    Upload-Metadata, an object of strings
+//   headers     header fields sent with every request (Authorization)
 //   urlStorage  a JSON file where tus-js-client stores the upload URLs by
 //               file fingerprint (its FileUrlStorage), for resuming
 //   resume      resume the upload stored in urlStorage for this file
@@ -92,6 +93,7 @@ async function main() {
       endpoint: cfg.endpoint,
       chunkSize: cfg.chunkSize,
       metadata: cfg.metadata || {},
+      headers: cfg.headers || {},
       urlStorage,
       retryDelays: [], // report errors at once
       httpStack: new CuttingStack(new tus.DefaultHttpStack(), cfg.abortAfter || 0),
