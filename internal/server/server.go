@@ -9,6 +9,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"github.com/jitstream/jitstream/internal/apierr"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -25,7 +26,6 @@ import (
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
-	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/streams"
@@ -169,10 +169,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func statusOf(err error) (int, string) {
+	if status, msg, ok := apierr.Ingest(err); ok {
+		// 413 for over quota, not 507: the client is to send less (or
+		// free space), and clients retry 5xx answers (tus-js-client does).
+		return status, msg
+	}
 	var mbe *http.MaxBytesError
 	switch {
-	case errors.Is(err, library.ErrUnknownUser):
-		return http.StatusNotFound, "unknown user"
 	case errors.Is(err, library.ErrUnknownAsset):
 		return http.StatusNotFound, "unknown asset"
 	case errors.Is(err, outputs.ErrNotFound):
@@ -183,20 +186,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusBadRequest, "clip range outside the recording"
 	case errors.Is(err, mp4build.ErrTrickRate):
 		return http.StatusBadRequest, "invalid trick-play request"
-	case errors.Is(err, library.ErrEmpty):
-		return http.StatusBadRequest, "empty upload"
-	case errors.Is(err, library.ErrOverQuota):
-		// 413, not 507: the client is to send less (or free space), and
-		// clients retry 5xx answers (tus-js-client does).
-		return http.StatusRequestEntityTooLarge, "over quota"
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, "bad request"
-	case errors.Is(err, library.ErrBadName):
-		return http.StatusBadRequest, "invalid name"
-	case errors.Is(err, media.ErrUnsupported):
-		return http.StatusUnsupportedMediaType, "unsupported media"
-	case errors.Is(err, media.ErrInvalid):
-		return http.StatusUnprocessableEntity, "invalid media"
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "upload too large"
 	case errors.Is(err, errBadUpload):

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jitstream/jitstream/internal/apierr"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -21,7 +22,6 @@ import (
 
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
-	"github.com/jitstream/jitstream/internal/media"
 )
 
 // Limits of the metadata.
@@ -387,19 +387,10 @@ func failure(err error) outcome {
 // statusOf maps an ingest error to a status and a message, as the upload
 // API does.
 func statusOf(err error) (int, string) {
+	if status, msg, ok := apierr.Ingest(err); ok {
+		return status, msg
+	}
 	switch {
-	case errors.Is(err, library.ErrUnknownUser):
-		return http.StatusNotFound, "unknown user"
-	case errors.Is(err, library.ErrEmpty):
-		return http.StatusBadRequest, "empty upload"
-	case errors.Is(err, library.ErrOverQuota):
-		return http.StatusRequestEntityTooLarge, "over quota"
-	case errors.Is(err, library.ErrBadName):
-		return http.StatusBadRequest, "invalid name"
-	case errors.Is(err, media.ErrUnsupported):
-		return http.StatusUnsupportedMediaType, "unsupported media"
-	case errors.Is(err, media.ErrInvalid):
-		return http.StatusUnprocessableEntity, "invalid media"
 	case errors.Is(err, errGroup):
 		return http.StatusConflict, "inconsistent chapters"
 	case errors.Is(err, handler.ErrNotFound):
