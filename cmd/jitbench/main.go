@@ -462,20 +462,11 @@ func run(ctx context.Context, cfg config) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		c := newClient()
-		s, err := startNginx(ngRoot)
-		if err != nil {
+		var body time.Duration
+		err := coldNginx1(ctx, ngRoot, func(c *http.Client, base string) (err error) {
+			_, body, err = ttfb(ctx, c, base+path, 1)
 			return err
-		}
-		// As for jitstream: the request follows a /healthz answer on the
-		// same connection.
-		if err := getOK(ctx, c, s.base+"/healthz"); err != nil {
-			s.stop()
-			return err
-		}
-		_, body, err := ttfb(ctx, c, s.base+path, 1)
-		s.stop()
-		closeIdle(c)
+		})
 		if err != nil {
 			return fmt.Errorf("nginx cold first byte: %w", err)
 		}
@@ -486,18 +477,12 @@ func run(ctx context.Context, cfg config) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			c := newClient()
-			s, err := startNginx(ngRoot)
-			if err != nil {
+			var d time.Duration
+			var body []byte
+			err := coldNginx1(ctx, ngRoot, func(c *http.Client, base string) (err error) {
+				d, body, err = fetchTime(ctx, c, base+sr.Paths[0])
 				return err
-			}
-			if err := getOK(ctx, c, s.base+"/healthz"); err != nil {
-				s.stop()
-				return err
-			}
-			d, body, err := fetchTime(ctx, c, s.base+sr.Paths[0])
-			s.stop()
-			closeIdle(c)
+			})
 			if err == nil && int64(len(body)) != sr.Sizes[sr.Paths[0]] {
 				err = fmt.Errorf("%d bytes, want %d", len(body), sr.Sizes[sr.Paths[0]])
 			}
@@ -888,4 +873,21 @@ func fmtFig(v float64) string {
 	default:
 		return fmt.Sprintf("%.2f", v)
 	}
+}
+
+// coldNginx1 starts a new nginx on root, has a new client get /healthz
+// (so that, as for jitstream, the measured request follows an answer on the
+// same connection), runs measure, and stops nginx.
+func coldNginx1(ctx context.Context, root string, measure func(c *http.Client, base string) error) error {
+	c := newClient()
+	defer closeIdle(c)
+	s, err := startNginx(root)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	if err := getOK(ctx, c, s.base+"/healthz"); err != nil {
+		return err
+	}
+	return measure(c, s.base)
 }

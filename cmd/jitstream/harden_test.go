@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"net"
 	"net/http"
@@ -44,18 +45,7 @@ func TestServeLimits(t *testing.T) {
 	}
 	get := func(path string, hdr ...string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
+		resp, _ := httpt.Get(t, base+path, hdr...)
 		return resp.StatusCode
 	}
 	if got := get("/healthz", "X-Big", strings.Repeat("b", server.MaxHeaderBytes+16<<10)); got != http.StatusRequestHeaderFieldsTooLarge {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"net"
 	"net/http"
@@ -138,18 +139,6 @@ func TestWriteIdleTimeoutDropsStalledClient(t *testing.T) {
 	})
 }
 
-// slowReader reads at most step bytes per read and sleeps pause before each.
-type slowReader struct {
-	r     io.Reader
-	step  int
-	pause time.Duration
-}
-
-func (s slowReader) Read(p []byte) (int, error) {
-	time.Sleep(s.pause)
-	return s.r.Read(p[:min(len(p), s.step)])
-}
-
 // TestWriteIdleTimeoutKeepsSlowClients: a response that lasts far longer
 // than the idle timeout goes through whole as long as the client keeps
 // reading (a slow reader), and pacing waits do not count (a paced body);
@@ -165,7 +154,7 @@ func TestWriteIdleTimeoutKeepsSlowClients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			body, err := io.ReadAll(slowReader{resp.Body, 64 << 10, 5 * time.Millisecond})
+			body, err := io.ReadAll(httpt.SlowReader{R: resp.Body, Step: 64 << 10, Pause: 5 * time.Millisecond})
 			resp.Body.Close()
 			if err != nil || !bytes.Equal(body, fx.want) {
 				t.Fatalf("body of %d bytes (want %d), %v", len(body), len(fx.want), err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +25,6 @@ import (
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
-
-// syncBuffer is a log destination safe for concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // cred is how a test request authenticates.
 type cred struct {
@@ -131,7 +113,7 @@ func wantJSON(t *testing.T, what string, resp *http.Response, body []byte, statu
 // file is the unsigned one); and that no token nor signature is logged.
 func TestAccessControl(t *testing.T) {
 	ctx := context.Background()
-	var logs syncBuffer
+	var logs httpt.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := jitserver.New(t, jitserver.WithAuth())
 	e.AddUser(t, "bob")

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -127,18 +128,6 @@ func TestStalledDownloadIsDropped(t *testing.T) {
 	}
 }
 
-// slowBody reads at most step bytes per read, after a pause.
-type slowBody struct {
-	r     io.Reader
-	step  int
-	pause time.Duration
-}
-
-func (s slowBody) Read(p []byte) (int, error) {
-	time.Sleep(s.pause)
-	return s.r.Read(p[:min(len(p), s.step)])
-}
-
 // TestLongTransfersOutliveReadTimeout: with http.Server.ReadTimeout far
 // shorter than the transfers, a slowly read paced download and a slowly
 // sent upload go through whole (net/http lifts the read deadline once a
@@ -169,7 +158,7 @@ func TestLongTransfersOutliveReadTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		// About 4 KiB every 10 ms: several times the read timeout.
-		body, err := io.ReadAll(slowBody{resp.Body, 4 << 10, 10 * time.Millisecond})
+		body, err := io.ReadAll(httpt.SlowReader{R: resp.Body, Step: 4 << 10, Pause: 10 * time.Millisecond})
 		resp.Body.Close()
 		if err != nil || !bytes.Equal(body, whole) {
 			t.Fatalf("read %d bytes of %d: %v", len(body), len(whole), err)
@@ -201,7 +190,7 @@ func TestLongTransfersOutliveReadTimeout(t *testing.T) {
 	t.Run("upload", func(t *testing.T) {
 		start := time.Now()
 		step := len(src)/20 + 1
-		resp, b := upload(slowBody{bytes.NewReader(src), step, readTimeout / 5})
+		resp, b := upload(httpt.SlowReader{R: bytes.NewReader(src), Step: step, Pause: readTimeout / 5})
 		if resp == nil || resp.StatusCode != http.StatusCreated {
 			t.Fatalf("slow upload: %v %s", resp, b)
 		}
@@ -272,19 +261,7 @@ func TestRequestSizeLimits(t *testing.T) {
 	base := "http://" + hardened(t, e, server.Options{}, server.Limits{}, nil)
 	get := func(path string, hdr ...string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, base+path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := httpt.Get(t, base+path, hdr...)
 		return resp.StatusCode
 	}
 	long := strings.Repeat("x", server.MaxURLPath)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"math"
 	"net/http"
@@ -222,20 +223,7 @@ func TestMetrics(t *testing.T) {
 // getURL gets url without following redirects.
 func getURL(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return httpt.Get(t, url)
 }
 
 // failingStore is a store.FS whose Stat fails when fail is set.

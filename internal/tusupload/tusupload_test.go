@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"math"
 	"net/http"
@@ -204,24 +205,7 @@ func (e *env) noAssetObjects(t *testing.T) {
 // returns the answer and its body.
 func do(t *testing.T, method, url string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Tus-Resumable", "1.0.0")
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return httpt.Do(t, method, url, body, append([]string{"Tus-Resumable", "1.0.0"}, hdr...)...)
 }
 
 // offset HEADs an upload and returns its Upload-Offset and Upload-Length.

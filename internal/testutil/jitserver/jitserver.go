@@ -9,6 +9,7 @@ package jitserver
 import (
 	"context"
 	"encoding/json"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -226,24 +227,8 @@ func (e *Env) Get(tb testing.TB, path string, hdr ...string) (*http.Response, []
 // GetAs is Get with a token ("": none).
 func (e *Env) GetAs(tb testing.TB, token, path string, hdr ...string) (*http.Response, []byte) {
 	tb.Helper()
-	req, err := http.NewRequest(http.MethodGet, e.URL+path, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		hdr = append([]string{"Authorization", "Bearer " + token}, hdr...)
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := http.DefaultTransport.RoundTrip(req)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return resp, b
+	return httpt.Get(tb, e.URL+path, hdr...)
 }
