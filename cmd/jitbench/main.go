@@ -28,10 +28,12 @@
 // (spread over the recording) and its 60-minute media playlist, each
 // downloaded from jitstream once and saved for nginx. Requests per second
 // with 16 clients, in rounds as above, after warm-up requests (jitstream
-// keeps what it built in memory: this is the warm steady state), against
-// the server with the default settings (segments are not paced by
-// default); the first request of each, from a new server process and on
-// the running server, is shown too.
+// keeps what it built, segments spooled to local files: this is the warm
+// steady state), against the server with the default settings (segments
+// are not paced by default); the first request of each, from a new server
+// process and on the running server, is shown too. For reference, the
+// same request-rate runs against Go's own http.FileServer serving nginx's
+// files (see gostatic.go): what the Go standard library reaches here.
 //
 // Delivery control: a server of its own with a 1 s fast start and a pace
 // factor that puts the file at 1 Mbit/s serves 2,000 downloads of the
@@ -85,7 +87,16 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary work directory (store, nginx root, logs)")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the random range offsets (the same for both servers)")
 	flag.StringVar(&cfg.bin, "bin", "", "jitstream binary to measure (default: go build ./cmd/jitstream)")
+	goStatic := flag.String("go-static", "", "(internal) serve this directory with Go's http.FileServer at -addr, the Go reference")
+	addr := flag.String("addr", "", "(internal) the address of -go-static")
 	flag.Parse()
+	if *goStatic != "" {
+		if err := serveGoStatic(*goStatic, *addr); err != nil {
+			fmt.Fprintln(os.Stderr, "jitbench -go-static:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if cfg.minutes < 1 || (cfg.client != "go" && cfg.client != "wrk") || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
@@ -535,7 +546,8 @@ func run(ctx context.Context, cfg config) error {
 		Nginx: ptr(ms(quantile(warmNginx, 0.95))), Ratio: ptr(float64(quantile(warmOurs, 0.95)) / float64(quantile(warmNginx, 0.95)))})
 
 	// 6 and 7. Load runs in short rounds, alternating the servers (ABBA...),
-	// so that a burst of other activity on the machine hits both alike.
+	// so that a burst of other activity on the machine hits both alike. A
+	// targetRatio of 0 is a row without a target.
 	load := func(us *server, name, unit string, targetRatio float64, fn func(base string, round int) (loadResult, error), figure func(loadResult) float64) {
 		var o, t loadResult
 		var pairs []float64
@@ -573,8 +585,11 @@ func run(ctx context.Context, cfg config) error {
 		if len(pairs) > 0 {
 			ratio = medianF(pairs)
 		}
-		res.add(row{Name: name, Unit: unit, Ours: figure(o), Nginx: ptr(figure(t)), Ratio: ptr(ratio),
-			Target: fmt.Sprintf("ratio >= %.2g", targetRatio), Pass: ptr(ratio >= targetRatio), RoundRatios: pairs})
+		r := row{Name: name, Unit: unit, Ours: figure(o), Nginx: ptr(figure(t)), Ratio: ptr(ratio), RoundRatios: pairs}
+		if targetRatio > 0 {
+			r.Target, r.Pass = fmt.Sprintf("ratio >= %.2g", targetRatio), ptr(ratio >= targetRatio)
+		}
+		res.add(r)
 	}
 	d := roundDur
 	full := fmt.Sprintf("full download, %d clients", fullConns)
@@ -635,7 +650,12 @@ func run(ctx context.Context, cfg config) error {
 	// the request-rate runs start warm (two passes over every path on each
 	// server), as the server keeps what it built in memory.
 	res.section = "adaptive streaming"
-	for _, s := range []*server{ours, theirs} {
+	goRef, err := startGoStatic(ctx, c, ngRoot, logs)
+	if err != nil {
+		return err
+	}
+	defer goRef.stop()
+	for _, s := range []*server{ours, theirs, goRef} {
 		for range 2 {
 			for _, sr := range streamSet {
 				for _, p := range sr.Paths {
@@ -648,6 +668,13 @@ func run(ctx context.Context, cfg config) error {
 	}
 	for _, sr := range streamSet {
 		load(ours, fmt.Sprintf("%s, %d clients", sr.Label, streamConns), "req/s", sr.target, func(b string, r int) (loadResult, error) {
+			return goStreamRequests(ctx, b, sr, streamConns, d, cfg.seed+uint64(r))
+		}, loadResult.rps)
+	}
+	// The Go reference on the same files as nginx: the "jitstream" column
+	// of these rows is Go's http.FileServer.
+	for _, sr := range streamSet {
+		load(goRef, fmt.Sprintf("%s: Go http.FileServer (reference)", sr.Label), "req/s", 0, func(b string, r int) (loadResult, error) {
 			return goStreamRequests(ctx, b, sr, streamConns, d, cfg.seed+uint64(r))
 		}, loadResult.rps)
 	}

@@ -19,11 +19,13 @@ import (
 
 	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/delivery"
+	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/sample"
 	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
@@ -86,6 +88,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads)")
 	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
 	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
+	spoolDir := fs.String("spool-dir", os.TempDir(), "directory of the built segments kept, as unlinked temporary files sent with sendfile")
 	authOn := fs.Bool("auth", true, "ask for a user's token (or a signed link) on every user's route; false serves everything to everyone")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -122,6 +125,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *uploads == "" {
 		*uploads = tusupload.DefaultDir(st.Root())
 	}
+	sp, err := spool.New(*spoolDir)
+	if err != nil {
+		log.Warn("built segments are kept in memory", "err", err)
+		sp = nil
+	}
 	out := outputs.New(lib, 0)
 	up, err := tusupload.New(out, tusupload.Options{Dir: *uploads, Expiry: *uploadExpiry, MaxSize: *maxUpload, Logger: log})
 	if err != nil {
@@ -137,7 +145,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
-		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au}),
+		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au, Spool: sp}),
 		// Against slow and oversized requests (see internal/server's
 		// harden.go); no WriteTimeout: paced downloads last hours, and
 		// a client that stops reading is dropped by httpserve's write
@@ -148,6 +156,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		MaxHeaderBytes:    server.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ConnContext:       httpserve.WithConn, // small responses leave in one segment train
 	}
 	srv.Handler = server.Harden(srv.Handler, server.Limits{})
 	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root(), "auth", au != nil)

@@ -44,6 +44,9 @@ type sender struct {
 	files map[string]*openFile
 	clock uint64
 
+	// Sources (spooled files) opened, usually one.
+	srcs map[vfile.Source]*openFile
+
 	// Other backends: the reader of the first stored piece, obtained before
 	// the status line to detect a missing object early.
 	first      io.ReadCloser
@@ -86,6 +89,9 @@ func (s *sender) prepare(ranges []byteRange, head bool) error {
 	var first *vfile.Piece
 	for _, rg := range ranges {
 		err := s.f.Slice(rg.start, rg.length, func(p vfile.Piece) error {
+			if p.IsSource() {
+				return s.openSource(p)
+			}
 			if !p.IsStored() {
 				return nil
 			}
@@ -102,7 +108,7 @@ func (s *sender) prepare(ranges []byteRange, head bool) error {
 			return fmt.Errorf("httpserve: %w", err)
 		}
 		if s.fo == nil && first != nil {
-			break
+			break // the sources of later ranges are opened when reached
 		}
 	}
 	if first == nil {
@@ -158,6 +164,13 @@ func (s *sender) piece(p vfile.Piece) error {
 	if err := s.ctx.Err(); err != nil {
 		return err
 	}
+	if p.IsSource() {
+		of, err := s.source(p)
+		if err != nil {
+			return err
+		}
+		return s.copyOpen(of, "spooled file", p.Off, p.Len)
+	}
 	if !p.IsStored() {
 		if _, err := s.w.Write(p.Data); err != nil {
 			return fmt.Errorf("httpserve: write: %w", err)
@@ -182,8 +195,10 @@ func (s *sender) pacedPiece(p vfile.Piece) error {
 		if err != nil {
 			return err
 		}
-		if p.IsStored() {
-			err = s.copyFile(vfile.Piece{Object: p.Object, Off: p.Off, Len: n})
+		if !p.InMemory() {
+			q := p
+			q.Len = n
+			err = s.piece(q)
 			p.Off += n
 		} else {
 			_, err = s.w.Write(p.Data[:n])
@@ -219,29 +234,63 @@ func (s *sender) copyFile(p vfile.Piece) error {
 	if err != nil {
 		return err
 	}
-	if of.pos != p.Off {
-		if _, err := of.f.Seek(p.Off, io.SeekStart); err != nil {
+	return s.copyOpen(of, p.Object, p.Off, p.Len)
+}
+
+// copyOpen copies n bytes at off of the open file of (named name in
+// errors), with sendfile(2) when it can (see copyFile).
+func (s *sender) copyOpen(of *openFile, name string, off, n int64) error {
+	if of.pos != off {
+		if _, err := of.f.Seek(off, io.SeekStart); err != nil {
 			of.pos = -1
-			return fmt.Errorf("httpserve: seek %s: %w", p.Object, err)
+			return fmt.Errorf("httpserve: seek %s: %w", name, err)
 		}
-		of.pos = p.Off
+		of.pos = off
 	}
-	var n int64
-	s.lr = io.LimitedReader{R: of.f, N: p.Len}
+	var k int64
+	var err error
+	s.lr = io.LimitedReader{R: of.f, N: n}
 	if _, ok := s.w.(io.ReaderFrom); ok {
-		n, err = io.Copy(s.w, &s.lr)
+		k, err = io.Copy(s.w, &s.lr)
 	} else {
-		n, err = io.CopyBuffer(s.w, &s.lr, s.buffer())
+		k, err = io.CopyBuffer(s.w, &s.lr, s.buffer())
 	}
 	s.lr.R = nil
-	of.pos += n
+	of.pos += k
 	if err != nil {
-		return fmt.Errorf("httpserve: copy %s: %w", p.Object, err)
+		return fmt.Errorf("httpserve: copy %s: %w", name, err)
 	}
-	if n < p.Len {
-		return fmt.Errorf("httpserve: copy %s at %d: %w", p.Object, p.Off+n, io.ErrUnexpectedEOF)
+	if k < n {
+		return fmt.Errorf("httpserve: copy %s at %d: %w", name, off+k, io.ErrUnexpectedEOF)
 	}
 	return nil
+}
+
+// openSource opens p's source for the response, once, and checks that
+// it holds p's bytes.
+func (s *sender) openSource(p vfile.Piece) error {
+	if p.Off+p.Len > p.Src.Size() {
+		return fmt.Errorf("httpserve: spooled file has %d bytes, %s needs %d", p.Src.Size(), s.f.Name, p.Off+p.Len)
+	}
+	_, err := s.source(p)
+	return err
+}
+
+// source returns the open file of p's source, opening it if needed.
+func (s *sender) source(p vfile.Piece) (*openFile, error) {
+	if of, ok := s.srcs[p.Src]; ok {
+		return of, nil
+	}
+	f, err := p.Src.Open()
+	if err != nil {
+		return nil, fmt.Errorf("httpserve: %w", err)
+	}
+	if s.srcs == nil {
+		s.srcs = make(map[vfile.Source]*openFile, 1)
+	}
+	of := &openFile{f: f}
+	s.srcs[p.Src] = of
+	return of, nil
 }
 
 // open returns the open file of object, opening it if needed.
@@ -329,6 +378,10 @@ func (s *sender) close() {
 		of.f.Close()
 		delete(s.files, k)
 	}
+	for k, of := range s.srcs {
+		of.f.Close()
+		delete(s.srcs, k)
+	}
 	if s.first != nil {
 		s.first.Close()
 		s.first = nil
@@ -358,8 +411,9 @@ type deadliner interface {
 	SetWriteDeadline(time.Time) error
 }
 
-// idleWriter writes to w in writes of at most WriteChunk bytes, each
-// under a write deadline d from its start (Options.WriteIdleTimeout).
+// idleWriter writes to w in writes of at most MaxWrite bytes, each under
+// a write deadline set just before it (Options.WriteIdleTimeout): d for
+// every WriteChunk bytes of the write, begun.
 type idleWriter struct {
 	w   io.Writer
 	dl  deadliner
@@ -385,12 +439,18 @@ func newIdleWriter(w io.Writer, dl deadliner, d time.Duration) io.Writer {
 	return iw
 }
 
-// arm sets the write deadline for the next write.
-func (iw *idleWriter) arm() {
+// writeTimeout is the time a write of n bytes may take under an idle
+// timeout d: d per WriteChunk bytes, begun.
+func writeTimeout(d time.Duration, n int64) time.Duration {
+	return d * time.Duration(max((n+WriteChunk-1)/WriteChunk, 1))
+}
+
+// arm sets the write deadline for the next write, of n bytes.
+func (iw *idleWriter) arm(n int64) {
 	if iw.off {
 		return
 	}
-	if err := iw.dl.SetWriteDeadline(time.Now().Add(iw.d)); err != nil {
+	if err := iw.dl.SetWriteDeadline(time.Now().Add(writeTimeout(iw.d, n))); err != nil {
 		iw.off = true // http.ErrNotSupported: no deadlines on this writer
 	}
 }
@@ -398,8 +458,8 @@ func (iw *idleWriter) arm() {
 func (iw *idleWriter) Write(p []byte) (int, error) {
 	var n int
 	for len(p) > 0 {
-		k := min(len(p), WriteChunk)
-		iw.arm()
+		k := min(len(p), MaxWrite)
+		iw.arm(int64(k))
 		m, err := iw.w.Write(p[:k])
 		n += m
 		if err != nil {
@@ -411,7 +471,7 @@ func (iw *idleWriter) Write(p []byte) (int, error) {
 }
 
 // ReadFrom sends r to the underlying ReadFrom in chunks of at most
-// WriteChunk bytes, each under its deadline. An *io.LimitedReader (what
+// MaxWrite bytes, each under its deadline. An *io.LimitedReader (what
 // copyFile passes: a file and a length) is cut into *io.LimitedReader
 // chunks over the same reader, which net/http still sends with sendfile.
 func (iw *idleReaderFrom) ReadFrom(r io.Reader) (int64, error) {
@@ -422,9 +482,9 @@ func (iw *idleReaderFrom) ReadFrom(r io.Reader) (int64, error) {
 	var total int64
 	defer func() { iw.lr.R = nil }()
 	for src.N > 0 {
-		k := min(src.N, WriteChunk)
+		k := min(src.N, MaxWrite)
 		iw.lr = io.LimitedReader{R: src.R, N: k}
-		iw.arm()
+		iw.arm(k)
 		n, err := iw.rf.ReadFrom(&iw.lr)
 		total += n
 		src.N -= n

@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -153,16 +155,63 @@ func (r result) check(t *testing.T, status int) {
 // stores runs fn with the FS store used directly (sendfile path) and behind
 // getOnly (Get path).
 func stores(t *testing.T, fn func(t *testing.T, fx *fixture, st store.Store)) {
-	for _, mode := range []string{"fileopener", "get"} {
+	for _, mode := range []string{"fileopener", "get", "spooled"} {
 		t.Run(mode, func(t *testing.T) {
 			fx := newFixture(t)
 			var st store.Store = fx.fs
-			if mode == "get" {
+			switch mode {
+			case "get":
 				st = getOnly{fx.fs}
+			case "spooled":
+				fx.file = spooled(t, fx.fs, fx.file)
 			}
 			fn(t, fx, st)
 		})
 	}
+}
+
+// spooled returns f with its stored pieces turned into pieces of spooled
+// copies of their objects (vfile.Source), as streams keeps built files.
+func spooled(t *testing.T, fs *store.FS, f *vfile.File) *vfile.File {
+	t.Helper()
+	sp, err := spool.New(t.TempDir())
+	if err != nil {
+		if errors.Is(err, errors.ErrUnsupported) && runtime.GOOS != "linux" {
+			t.Skipf("no spool on this system: %v", err)
+		}
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	srcs := map[string]*spool.File{}
+	var ps []vfile.Piece
+	for _, p := range f.Pieces {
+		if !p.IsStored() {
+			ps = append(ps, p)
+			continue
+		}
+		src, ok := srcs[p.Object]
+		if !ok {
+			info, err := fs.Stat(ctx, p.Object)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err = sp.Write(ctx, info.Size, func(w io.Writer) error {
+				rc, err := fs.Get(ctx, p.Object, 0, info.Size)
+				if err != nil {
+					return err
+				}
+				defer rc.Close()
+				_, err = io.Copy(w, rc)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srcs[p.Object] = src
+		}
+		ps = append(ps, vfile.FromSource(src, p.Off, p.Len))
+	}
+	return vfile.New(f.Name, f.ContentType, f.ModTime, f.ETag, ps)
 }
 
 func TestFullAndHead(t *testing.T) {

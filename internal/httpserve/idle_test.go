@@ -183,10 +183,13 @@ func TestWriteIdleTimeoutKeepsSlowClients(t *testing.T) {
 	})
 }
 
-// deadlineLog records write deadlines.
-type deadlineLog struct{ n int }
+// deadlineLog records write deadlines, as durations from when they were set.
+type deadlineLog struct{ ds []time.Duration }
 
-func (d *deadlineLog) SetWriteDeadline(time.Time) error { d.n++; return nil }
+func (d *deadlineLog) SetWriteDeadline(t time.Time) error {
+	d.ds = append(d.ds, time.Until(t))
+	return nil
+}
 
 // countingWriter records the sizes of writes and ReadFroms, and the
 // readers ReadFrom was handed.
@@ -212,15 +215,16 @@ func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // TestIdleWriterChunks: writes and ReadFroms are cut into chunks of at most
-// WriteChunk bytes, each after its own deadline, and a ReadFrom of an
+// MaxWrite bytes, each after its own deadline of the idle timeout per
+// WriteChunk bytes begun, and a ReadFrom of an
 // *io.LimitedReader over a file hands on *io.LimitedReaders over the same
 // file (which is what net/http sends with sendfile).
 func TestIdleWriterChunks(t *testing.T) {
 	cw := &countingWriter{}
 	dl := &deadlineLog{}
 	w := newIdleWriter(cw, dl, time.Second)
-	n, err := w.Write(make([]byte, 2*WriteChunk+5))
-	if err != nil || n != 2*WriteChunk+5 {
+	n, err := w.Write(make([]byte, 2*MaxWrite+5))
+	if err != nil || n != 2*MaxWrite+5 {
 		t.Fatalf("Write = %d, %v", n, err)
 	}
 	f, err := os.CreateTemp(t.TempDir(), "f")
@@ -228,17 +232,17 @@ func TestIdleWriterChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.Write(make([]byte, 3*WriteChunk)); err != nil {
+	if _, err := f.Write(make([]byte, 3*MaxWrite)); err != nil {
 		t.Fatal(err)
 	}
 	f.Seek(0, io.SeekStart)
 	rf := w.(io.ReaderFrom)
-	lr := &io.LimitedReader{R: f, N: 2*WriteChunk + 7}
+	lr := &io.LimitedReader{R: f, N: 2*MaxWrite + 7}
 	m, err := rf.ReadFrom(lr)
-	if err != nil || m != 2*WriteChunk+7 || lr.N != 0 {
+	if err != nil || m != 2*MaxWrite+7 || lr.N != 0 {
 		t.Fatalf("ReadFrom = %d, %v (N left %d)", m, err, lr.N)
 	}
-	want := []int64{WriteChunk, WriteChunk, 5, WriteChunk, WriteChunk, 7}
+	want := []int64{MaxWrite, MaxWrite, 5, MaxWrite, MaxWrite, 7}
 	if len(cw.sizes) != len(want) {
 		t.Fatalf("writes %v, want %v", cw.sizes, want)
 	}
@@ -247,8 +251,15 @@ func TestIdleWriterChunks(t *testing.T) {
 			t.Fatalf("writes %v, want %v", cw.sizes, want)
 		}
 	}
-	if dl.n != len(want) {
-		t.Errorf("%d deadlines set for %d writes", dl.n, len(want))
+	if len(dl.ds) != len(want) {
+		t.Fatalf("%d deadlines set for %d writes", len(dl.ds), len(want))
+	}
+	for i, d := range dl.ds {
+		// A second per 64 KiB begun, less the time since it was set.
+		chunks := (want[i] + WriteChunk - 1) / WriteChunk
+		if wantD := time.Duration(chunks) * time.Second; d > wantD || d < wantD-time.Second/2 {
+			t.Errorf("write %d of %d bytes had a deadline %v ahead, want %v", i, want[i], d, wantD)
+		}
 	}
 	for _, r := range cw.readers {
 		if r != f {
@@ -256,8 +267,8 @@ func TestIdleWriterChunks(t *testing.T) {
 		}
 	}
 	// A short source ends the copy.
-	lr = &io.LimitedReader{R: f, N: 10 * WriteChunk}
-	if m, err := rf.ReadFrom(lr); err != nil || m != 3*WriteChunk-(2*WriteChunk+7) {
+	lr = &io.LimitedReader{R: f, N: 10 * MaxWrite}
+	if m, err := rf.ReadFrom(lr); err != nil || m != 3*MaxWrite-(2*MaxWrite+7) {
 		t.Fatalf("ReadFrom to EOF = %d, %v", m, err)
 	}
 

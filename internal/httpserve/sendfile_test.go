@@ -95,9 +95,9 @@ func TestSendfile(t *testing.T) {
 				t.Errorf("%s: %d bytes sent with sendfile, want %d (less at most 512)", mode, sent, stored)
 			}
 			// Under write deadlines (the default), one sendfile per
-			// WriteChunk at least.
-			if min := stored / WriteChunk; mode == "fileopener" && calls < min {
-				t.Errorf("fileopener: %d sendfile calls, want at least %d (one per %d bytes)", calls, min, WriteChunk)
+			// MaxWrite at least.
+			if min := stored / MaxWrite; mode == "fileopener" && calls < min {
+				t.Errorf("fileopener: %d sendfile calls, want at least %d (one per %d bytes)", calls, min, MaxWrite)
 			}
 		case "paced":
 			if sent < stored-512 || sent > stored {

@@ -23,7 +23,6 @@ import (
 	"io"
 	"log/slog"
 	"path"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -103,11 +102,26 @@ func New(st store.Store, o Options) *Library {
 // Store is the library's store.
 func (l *Library) Store() store.Store { return l.st }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+// validName reports whether s is a valid user name or asset id: 1 to 64
+// of letters, digits, '_' and '-', not starting with '_' or '-' (checked
+// on every request, hence no regexp).
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > 64 || s[0] == '_' || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // CheckUser validates a user name.
 func CheckUser(user string) error {
-	if !nameRE.MatchString(user) {
+	if !validName(user) {
 		return fmt.Errorf("%w: user %q (use letters, digits, '_' and '-', at most 64)", ErrBadName, user)
 	}
 	return nil
@@ -410,7 +424,7 @@ func (l *Library) Asset(ctx context.Context, user, id string) (*Asset, error) {
 	if err := CheckUser(user); err != nil {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownUser, user)
 	}
-	if !nameRE.MatchString(id) {
+	if !validName(id) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownAsset, id)
 	}
 	key := user + "/" + id

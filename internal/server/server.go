@@ -28,6 +28,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/streams"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
@@ -52,6 +53,9 @@ type Options struct {
 	// routes, signed links for playback (see auth.go). Nil serves
 	// everything to everyone.
 	Auth *auth.Auth
+	// Spool, if not nil, holds the built segments of streams that are
+	// kept, which are then sent with sendfile(2); nil keeps them in memory.
+	Spool *spool.Spool
 }
 
 // Server is jitstream's HTTP handler.
@@ -75,7 +79,7 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
 		metrics: metrics.New(opt.Delivery)}
 	s.routes()
-	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery}).Register(guardedMux{s})
+	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool}).Register(guardedMux{s})
 	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(guardedMux{s})
 	return s
 }

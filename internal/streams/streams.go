@@ -50,6 +50,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/lru"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
@@ -72,9 +73,12 @@ type Options struct {
 	Logger *slog.Logger
 	// SegmentDuration is the target segment duration (default 4 s).
 	SegmentDuration time.Duration
-	// CacheBytes bounds the memory of built files (manifests, moofs, TS
-	// segments); default 256 MiB.
+	// CacheBytes bounds the built files kept (manifests, moofs, TS
+	// segments), in memory or spooled; default 256 MiB.
 	CacheBytes int64
+	// Spool, if not nil, holds the built segments kept, which are then
+	// sent with sendfile(2) (see keep); nil keeps them in memory.
+	Spool *spool.Spool
 	// Delivery, if not nil, paces segments (when configured to) and keeps
 	// the server's bandwidth budget: segments count against it, and master
 	// manifests built while it is short leave out the variants that do not
@@ -251,11 +255,9 @@ func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
 		if f.ETag == "" {
 			f.ETag = vfile.ETag(buildVersion, key)
 		}
-		if shouldInline(f) {
-			if f, err = inline(ctx, h.lib.Store(), f); err != nil {
-				h.fail(w, r, err)
-				return
-			}
+		if f, err = keep(ctx, h.lib.Store(), h.opt.Spool, h.log, f); err != nil {
+			h.fail(w, r, err)
+			return
 		}
 		h.files.Add(key, f, cost(f))
 	}
@@ -288,6 +290,9 @@ func cost(f *vfile.File) int64 {
 	n := int64(len(f.Pieces))*48 + 256 + f.Timeline.Bytes()
 	for _, p := range f.Pieces {
 		n += int64(len(p.Data))
+		if p.IsSource() {
+			n += p.Len // on disk, in the page cache
+		}
 	}
 	return n
 }

@@ -9,7 +9,7 @@ package jitserver
 import (
 	"context"
 	"encoding/json"
-	"github.com/jitstream/jitstream/internal/testutil/httpt"
+	"errors"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -21,10 +21,13 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/auth"
+	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 )
 
 // User is the user that New adds to the library.
@@ -84,10 +87,36 @@ func New(tb testing.TB, opts ...Option) *Env {
 		c.opt.Auth = e.Auth
 		e.Token = e.CreateToken(tb, User, 0)
 	}
-	srv := httptest.NewServer(server.New(outputs.New(lib, 0), c.opt))
-	tb.Cleanup(srv.Close)
-	e.URL = srv.URL
+	e.URL = start(tb, server.New(outputs.New(lib, 0), withSpool(tb, c.opt)))
 	return e
+}
+
+// withSpool gives opt a spool in a temporary directory, as jitstream
+// serve has, unless it has one; none where spooling is unsupported.
+func withSpool(tb testing.TB, opt server.Options) server.Options {
+	if opt.Spool != nil {
+		return opt
+	}
+	sp, err := spool.New(tb.TempDir())
+	if err != nil {
+		if errors.Is(err, errors.ErrUnsupported) {
+			return opt
+		}
+		tb.Fatal(err)
+	}
+	opt.Spool = sp
+	return opt
+}
+
+// start serves h as jitstream serve does (the connection in each
+// request's context, see httpserve.WithConn) and returns its URL; it stops
+// when the test ends.
+func start(tb testing.TB, h http.Handler) string {
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ConnContext = httpserve.WithConn
+	srv.Start()
+	tb.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // AddUser adds a user to the library.
@@ -144,9 +173,7 @@ func (e *Env) link(tb testing.TB, sc auth.Scope, ttl time.Duration) string {
 // stops when the test ends.
 func (e *Env) Serve(tb testing.TB, opt server.Options) string {
 	tb.Helper()
-	srv := httptest.NewServer(server.New(outputs.New(e.Library, 0), opt))
-	tb.Cleanup(srv.Close)
-	return srv.URL
+	return start(tb, server.New(outputs.New(e.Library, 0), withSpool(tb, opt)))
 }
 
 // Upload posts files as one multipart upload (streamed through a pipe) to

@@ -1,0 +1,48 @@
+package library
+
+import (
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// nameSpec is the specification validName implements without a regexp.
+var nameSpec = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+func TestValidName(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{
+		{"demo", true},
+		{"a", true},
+		{"Z9_-x", true},
+		{"0abc", true},
+		{strings.Repeat("a", 64), true},
+		{strings.Repeat("a", 65), false},
+		{"", false},
+		{"_a", false},
+		{"-a", false},
+		{"a.b", false},
+		{"a/b", false},
+		{"..", false},
+		{"a b", false},
+		{"é", false},
+		{"a\x00", false},
+	} {
+		if got := validName(tc.s); got != tc.want || got != nameSpec.MatchString(tc.s) {
+			t.Errorf("validName(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
+}
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"demo", "_x", "a-b_c", "", "a/b", strings.Repeat("z", 64)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validName(s), nameSpec.MatchString(s); got != want {
+			t.Fatalf("validName(%q) = %v, the regexp says %v", s, got, want)
+		}
+	})
+}
