@@ -1,7 +1,10 @@
 # jitstream build, test and benchmark entry points.
 #
-#   make deps   install system tools (ffmpeg, nginx, chromium, wrk, node) and
-#               the player libraries (npm ci in web/players) if missing
+#   make deps   install system tools (ffmpeg, nginx, chromium, wrk, node,
+#               redis-server) and the player libraries (npm ci in
+#               web/players) if missing
+#   make minio  build the MinIO server of the S3 tests once, into
+#               ~/.cache/jitstream/bin (scripts/minio.sh)
 #   make build  build bin/jitstream
 #   make run    build and run the server (jitstream serve)
 #   make test   go vet + all tests (media fixtures are cached in .cache/)
@@ -12,10 +15,13 @@
 
 GO ?= go
 
-.PHONY: deps build run test bench fuzz
+.PHONY: deps minio build run test bench fuzz
 
 deps:
 	./scripts/deps.sh
+
+minio:
+	./scripts/minio.sh
 
 build:
 	$(GO) build -o bin/jitstream ./cmd/jitstream
@@ -23,11 +29,11 @@ build:
 run: deps build
 	./bin/jitstream serve
 
-test: deps
+test: deps minio
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 30m ./...
 
-bench: deps build
+bench: deps minio build
 	$(GO) run ./cmd/jitbench
 
 # Every fuzz target, as package:target. make fuzz fails if a FuzzXxx
@@ -43,6 +49,7 @@ FUZZ_TARGETS = \
 	./internal/build/smooth:FuzzParseFragmentPath \
 	./internal/media:FuzzIndex \
 	./internal/media:FuzzUnmarshal \
+	./internal/library:FuzzValidName \
 	./internal/build/ts:FuzzSample \
 	./internal/build/ts:FuzzSampleEntry
 FUZZTIME ?= 10s

@@ -22,6 +22,7 @@ DEPS=(
   "node:nodejs"
   "npm:npm"
   "rclone:rclone"
+  "redis-server:redis-server"
 )
 
 have() {
@@ -102,16 +103,19 @@ trap cleanup EXIT
 # If nginx got started anyway (e.g. policy-rc.d already existed and allowed
 # it), stop it and keep it from starting at boot. The tests run their own
 # nginx on a free loopback port.
-case " ${missing[*]} " in
-  *" nginx "*)
-    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
-      "${SUDO[@]}" systemctl disable --now nginx >/dev/null 2>&1 || true
-    else
-      "${SUDO[@]}" service nginx stop >/dev/null 2>&1 || true
-      "${SUDO[@]}" update-rc.d nginx disable >/dev/null 2>&1 || true
-    fi
-    ;;
-esac
+# The same for redis-server: the tests run their own.
+for svc in nginx redis-server; do
+  case " ${missing[*]} " in
+    *" $svc "*)
+      if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        "${SUDO[@]}" systemctl disable --now "$svc" >/dev/null 2>&1 || true
+      else
+        "${SUDO[@]}" service "$svc" stop >/dev/null 2>&1 || true
+        "${SUDO[@]}" update-rc.d "$svc" disable >/dev/null 2>&1 || true
+      fi
+      ;;
+  esac
+done
 
 still=()
 for dep in "${DEPS[@]}"; do

@@ -329,6 +329,41 @@ func cmdRm(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var c common
+	fs := newFlags("gc", stderr, &c)
+	grace := fs.Duration("older-than", 24*time.Hour, "only objects older than this: an ingest in progress writes its originals before its metadata (give more than the longest upload)")
+	dry := fs.Bool("dry-run", false, "list what would be removed, remove nothing")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *grace < 0 {
+		fmt.Fprintln(stderr, "usage: jitstream gc [--older-than 24h] [--dry-run] [--json]")
+		return errUsage
+	}
+	lib, _, err := c.open()
+	if err != nil {
+		return err
+	}
+	rep, err := lib.GC(ctx, *grace, *dry)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(stdout, rep)
+	}
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
+	for _, k := range rep.Orphans {
+		fmt.Fprintln(stdout, verb, k)
+	}
+	fmt.Fprintf(stdout, "%s %d objects (%s); %d newer than %v left alone\n", verb, len(rep.Orphans), library.FormatSize(rep.Bytes), rep.Young, *grace)
+	return nil
+}
+
 func cmdInspect(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var c common
 	fs := newFlags("inspect", stderr, &c)

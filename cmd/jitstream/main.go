@@ -54,6 +54,7 @@ Commands:
   users    list, add or remove users, set their storage quotas
   tokens   create, list and revoke a user's API tokens
   links    make signed playback links to an asset (or a path prefix)
+  gc       remove what interrupted ingests and deletes left in the store
 
 Run 'jitstream COMMAND -h' for a command's flags.
 `
@@ -72,6 +73,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"users":   cmdUsers,
 		"tokens":  cmdTokens,
 		"links":   cmdLinks,
+		"gc":      cmdGC,
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

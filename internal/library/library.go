@@ -127,6 +127,28 @@ func CheckUser(user string) error {
 	return nil
 }
 
+// ImmutableKey reports whether the bytes stored under key never change:
+// the originals and indexes of assets, whose keys carry the revision they
+// were written by. A read cache may keep them (internal/store/readcache);
+// everything else (users, tokens, metadata) can change.
+func ImmutableKey(key string) bool {
+	rest, ok := strings.CutPrefix(key, "users/")
+	if !ok {
+		return false
+	}
+	parts := strings.Split(rest, "/")
+	if len(parts) < 4 || parts[1] != "assets" {
+		return false
+	}
+	switch tail := parts[3:]; {
+	case len(tail) == 2 && tail[0] == "src":
+		return true
+	case len(tail) == 1 && strings.HasPrefix(tail[0], "index-") && strings.HasSuffix(tail[0], ".jsix"):
+		return true
+	}
+	return false
+}
+
 func userKey(user string) string         { return "users/" + user + "/user.json" }
 func assetPrefix(user, id string) string { return "users/" + user + "/assets/" + id + "/" }
 func metaKey(user, id string) string     { return assetPrefix(user, id) + "meta.json" }

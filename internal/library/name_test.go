@@ -46,3 +46,25 @@ func FuzzValidName(f *testing.F) {
 		}
 	})
 }
+
+func TestImmutableKey(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		want bool
+	}{
+		{"users/alice/assets/a1/src/00-r1", true},
+		{"users/alice/assets/a1/index-r1.jsix", true},
+		{"users/alice/assets/a1/meta.json", false},
+		{"users/alice/assets/a1/deleted", false},
+		{"users/alice/user.json", false},
+		{"users/alice/tokens/t1.json", false},
+		{"users/alice/assets/a1/src/00-r1/x", false},
+		{"users/alice/assets/a1/index-r1.json", false},
+		{"other/alice/assets/a1/src/00-r1", false},
+		{"users/alice/files/a1/src/00-r1", false},
+	} {
+		if got := ImmutableKey(tc.key); got != tc.want {
+			t.Errorf("ImmutableKey(%q) = %v, want %v", tc.key, got, tc.want)
+		}
+	}
+}

@@ -57,3 +57,29 @@ func TestRecentlyUsedSurvives(t *testing.T) {
 		t.Errorf("Len = %d after RemoveIf, want 1", c.Len())
 	}
 }
+
+// TestEvictCallback: every value dropped (evicted, replaced, removed, too
+// big) is handed to onEvict once, and the values kept are not.
+func TestEvictCallback(t *testing.T) {
+	var got []int
+	c := NewWithEvict[string, int](4, func(k string, v int) { got = append(got, v) })
+	c.Add("a", 1, 2)
+	c.Add("b", 2, 2)
+	c.Add("a", 3, 2)   // replaces 1
+	c.Add("c", 4, 2)   // evicts b (2)
+	c.Add("big", 5, 9) // too big: dropped at once
+	c.Remove("a")      // 3
+	c.RemoveIf(func(k string) bool { return k == "nothing" })
+	want := []int{1, 2, 5, 3}
+	if len(got) != len(want) {
+		t.Fatalf("evicted %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("evicted %v, want %v", got, want)
+		}
+	}
+	if v, ok := c.Get("c"); !ok || v != 4 {
+		t.Errorf("c = %v, %v; want 4 kept", v, ok)
+	}
+}

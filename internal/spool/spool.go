@@ -6,8 +6,8 @@
 // A spooled file has no name: it is created with O_TMPFILE, and each
 // response opens it anew (through /proc/self/fd) to get a file offset of
 // its own. Its descriptor is closed, and its space freed, once the *File is
-// unreachable (and the responses that opened it are done): whoever keeps
-// the *File (a cache) bounds how much is spooled. Nothing is left behind
+// unreachable (and the responses that opened it are done), or at once by
+// Release: whoever keeps the *File (a cache) bounds how much is spooled. Nothing is left behind
 // on disk when the process ends, however it ends.
 //
 // Spooling needs Linux; elsewhere New returns an error wrapping
@@ -16,9 +16,13 @@ package spool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 )
+
+// ErrReleased is returned by File.Open after File.Release.
+var ErrReleased = errors.New("spool: file released")
 
 // Write spools a file of size bytes, written by fill, in sp. It fails if
 // fill fails or writes another number of bytes; nothing is left behind.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -72,38 +73,67 @@ func (w *writer) Write(p []byte) (int, error) {
 func (w *writer) discard() { unix.Close(w.fd) }
 
 // done turns the written file into a *File, whose descriptor is closed
-// once it is unreachable.
+// once it is unreachable or released.
 func (w *writer) done(size int64) *File {
-	f := &File{fd: w.fd, size: size, path: "/proc/self/fd/" + strconv.Itoa(w.fd)}
-	runtime.AddCleanup(f, func(fd int) { unix.Close(fd) }, w.fd)
+	d := &desc{fd: w.fd, path: "/proc/self/fd/" + strconv.Itoa(w.fd)}
+	f := &File{d: d, size: size}
+	runtime.AddCleanup(f, (*desc).close, d)
 	return f
+}
+
+// desc is the descriptor of a spooled file, closed once: by Release or by
+// the cleanup of its *File.
+type desc struct {
+	mu     sync.RWMutex
+	fd     int
+	path   string // /proc/self/fd/N
+	closed bool
+}
+
+func (d *desc) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.closed {
+		d.closed = true
+		unix.Close(d.fd)
+	}
 }
 
 // File is a spooled file. It implements vfile.Source.
 type File struct {
-	fd   int
+	d    *desc
 	size int64
-	path string
 }
 
 // Size is the number of bytes of the file.
 func (f *File) Size() int64 { return f.size }
 
 // Open returns a new read-only file over f's bytes, at offset 0, with an
-// offset of its own; the caller closes it.
+// offset of its own; the caller closes it. After Release it fails with
+// ErrReleased (files opened before stay readable).
 func (f *File) Open() (*os.File, error) {
+	d := f.d
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.closed {
+		return nil, ErrReleased
+	}
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Open(f.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err = unix.Open(d.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != unix.EINTR {
 			break
 		}
 	}
-	// f's descriptor must stay open until the reopening is done.
-	runtime.KeepAlive(f)
 	if err != nil {
 		return nil, fmt.Errorf("spool: reopen: %w", err)
 	}
 	return os.NewFile(uintptr(fd), "spool"), nil
 }
+
+// Release closes f's descriptor now rather than when f becomes
+// unreachable, freeing its space once the files opened from it are
+// closed. Later Opens fail with ErrReleased. It is safe to call more than
+// once and concurrently with Open.
+func (f *File) Release() { f.d.close() }

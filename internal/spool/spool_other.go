@@ -35,3 +35,6 @@ func (f *File) Size() int64 { return 0 }
 
 // Open returns a new read-only file over f's bytes.
 func (f *File) Open() (*os.File, error) { return nil, errors.ErrUnsupported }
+
+// Release frees f.
+func (f *File) Release() {}

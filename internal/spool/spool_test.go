@@ -123,7 +123,7 @@ func TestUnreachableClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := f.path
+	path := f.d.path
 	target, err := os.Readlink(path)
 	if err != nil || !strings.HasPrefix(target, sp.Dir()) {
 		t.Fatalf("readlink %s = %q, %v; want a file in %s", path, target, err, sp.Dir())
@@ -139,5 +139,31 @@ func TestUnreachableClosed(t *testing.T) {
 			t.Fatalf("%s still open 10 s after the *File became unreachable", path)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestRelease: a released file cannot be opened again, files opened
+// before still read, and releasing twice is harmless.
+func TestRelease(t *testing.T) {
+	sp, err := New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sp.Write(context.Background(), 3, func(w io.Writer) error { _, err := w.Write([]byte("abc")); return err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f.Release()
+	f.Release()
+	if _, err := f.Open(); !errors.Is(err, ErrReleased) {
+		t.Fatalf("Open after Release = %v, want ErrReleased", err)
+	}
+	if b, err := io.ReadAll(r); err != nil || string(b) != "abc" {
+		t.Fatalf("a file opened before Release reads %q, %v", b, err)
 	}
 }
