@@ -1,6 +1,7 @@
-// Package apierr maps the errors a user can cause when adding media to HTTP
-// statuses and messages, in one place for every way in (the upload API,
-// WebDAV PUT, tus uploads).
+// Package apierr maps errors to HTTP statuses and messages in one place for
+// every way in (the upload API, WebDAV, tus uploads, files and streams):
+// the errors a user can cause when adding media, and the store being
+// unavailable.
 package apierr
 
 import (
@@ -9,7 +10,19 @@ import (
 
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/store"
 )
+
+// Store returns 503 and a message when err is the store being unavailable
+// (store.ErrUnavailable: unreachable, timing out, failing on its side), and
+// false otherwise. httpserve.Error adds Retry-After and Cache-Control:
+// no-store to 503 answers, so that neither clients nor caches keep them.
+func Store(err error) (int, string, bool) {
+	if errors.Is(err, store.ErrUnavailable) {
+		return http.StatusServiceUnavailable, "storage unavailable", true
+	}
+	return 0, "", false
+}
 
 // Ingest returns the status and message for an ingest error, and false when
 // err is none of the errors it knows.

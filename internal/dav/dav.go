@@ -80,6 +80,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/jitstream/jitstream/internal/apierr"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/outputs"
@@ -418,6 +419,10 @@ func href(user, name string) string {
 
 // defaultFail is Options.Fail when none is given.
 func defaultFail(w http.ResponseWriter, r *http.Request, err error) {
+	if status, msg, ok := apierr.Store(err); ok {
+		httpserve.Error(w, status, msg, err.Error())
+		return
+	}
 	switch {
 	case errors.Is(err, library.ErrUnknownUser), isNotFound(err):
 		httpserve.Error(w, http.StatusNotFound, "not found", err.Error())

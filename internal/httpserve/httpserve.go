@@ -33,6 +33,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -289,6 +290,10 @@ func ServeFileWith(w http.ResponseWriter, r *http.Request, st store.Store, f *vf
 		h.Del("Last-Modified")
 		h.Del("Accept-Ranges")
 		h.Set("Cache-Control", "no-store")
+		if errors.Is(err, store.ErrUnavailable) {
+			Error(w, http.StatusServiceUnavailable, "storage unavailable", "the store holding "+f.Name+" cannot be reached; try again")
+			return
+		}
 		Error(w, http.StatusInternalServerError, "internal error", "the stored data of "+f.Name+" is unavailable")
 		return
 	}
@@ -396,11 +401,26 @@ type errorBody struct {
 	Detail string `json:"detail"`
 }
 
+// RetryAfter is the Retry-After of 503 answers that set none.
+const RetryAfter = "5"
+
 // Error answers with status and the JSON body {"error": msg, "detail":
 // detail}, with Content-Type application/json, X-Content-Type-Options
 // nosniff and an exact Content-Length. Other headers already set (Allow,
-// Content-Range, ETag...) are kept.
+// Content-Range, ETag...) are kept. A 503 (the server cannot answer now:
+// its store is unreachable, its budget spent) also gets Retry-After
+// (RetryAfter unless set) and Cache-Control: no-store, so that no cache
+// keeps it in place of the answer to come.
 func Error(w http.ResponseWriter, status int, msg, detail string) {
+	if status == http.StatusServiceUnavailable {
+		h := w.Header()
+		if h.Get("Retry-After") == "" {
+			h.Set("Retry-After", RetryAfter)
+		}
+		h.Set("Cache-Control", "no-store")
+		h.Del("ETag")
+		h.Del("Last-Modified")
+	}
 	b, err := json.Marshal(errorBody{Error: msg, Detail: detail})
 	if err != nil {
 		// Cannot happen: strings always marshal.

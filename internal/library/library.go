@@ -25,11 +25,11 @@ import (
 	"path"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/lru"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/store"
 )
 
@@ -73,11 +73,9 @@ type Library struct {
 	indexes *lru.Cache[string, *media.Index]
 	metas   *lru.Cache[string, cachedAsset]
 
-	mu       sync.Mutex
-	reserved map[string]bool // user/id being ingested
-	// commitMu serializes the quota check and commit of ingests for users
-	// with a quota, so that two uploads cannot both take the last bytes.
-	commitMu sync.Mutex
+	// state holds what every node must agree on: the ids being ingested
+	// (reservations) and the quota commit locks.
+	state state.State
 }
 
 // Options configures a Library.
@@ -85,7 +83,21 @@ type Options struct {
 	// IndexCacheBytes bounds the memory of cached indexes (approximate).
 	IndexCacheBytes int64
 	Logger          *slog.Logger
+	// State is shared by every node serving the store (Redis): the
+	// reservations of asset ids being ingested and the locks that
+	// serialize quota commits live there. Nil is an in-memory state: one
+	// node only.
+	State state.State
 }
+
+// Shared-state timing.
+const (
+	// reservationTTL bounds how long an id stays reserved by an ingest
+	// whose node died before committing or releasing it.
+	reservationTTL = 24 * time.Hour
+	// quotaLockTTL bounds a quota commit (a Usage listing and one Put).
+	quotaLockTTL = time.Minute
+)
 
 // New returns a library on st.
 func New(st store.Store, o Options) *Library {
@@ -95,8 +107,11 @@ func New(st store.Store, o Options) *Library {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.State == nil {
+		o.State = state.NewMemory()
+	}
 	return &Library{st: st, log: o.Logger, indexes: lru.New[string, *media.Index](o.IndexCacheBytes),
-		metas: lru.New[string, cachedAsset](4096), reserved: map[string]bool{}}
+		metas: lru.New[string, cachedAsset](4096), state: o.State}
 }
 
 // Store is the library's store.
@@ -234,34 +249,48 @@ func assetID(name string) string {
 }
 
 // reserve picks a free id for user starting from base and marks it in use.
-func (l *Library) reserve(ctx context.Context, user, base string) (string, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+func (l *Library) reserve(ctx context.Context, user, base, rev string) (string, error) {
 	for n := 1; n < 10000; n++ {
 		id := base
 		if n > 1 {
 			id = fmt.Sprintf("%s-%d", base, n)
 		}
-		if l.reserved[user+"/"+id] {
+		// The reservation first (every node sees it), then the store: an
+		// id with any object (a committed asset, a tombstone, another
+		// ingest's originals) is taken.
+		ok, err := l.state.SetNX(ctx, reservationKey(user, id), []byte(rev), reservationTTL)
+		if err != nil {
+			return "", fmt.Errorf("library: reserve an asset id: %w", err)
+		}
+		if !ok {
 			continue
 		}
 		objs, err := l.st.List(ctx, assetPrefix(user, id))
 		if err != nil {
+			l.release(user, id)
 			return "", err
 		}
 		if len(objs) == 0 {
-			l.reserved[user+"/"+id] = true
 			return id, nil
 		}
+		l.release(user, id)
 	}
 	return "", fmt.Errorf("library: no free id for %q", base)
 }
 
+// release drops the reservation of user/id (its objects keep the id taken
+// from then on, or it is free again after a failed ingest).
 func (l *Library) release(user, id string) {
-	l.mu.Lock()
-	delete(l.reserved, user+"/"+id)
-	l.mu.Unlock()
+	// Not the request's context: the reservation must go even when the
+	// client went away.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := l.state.Delete(ctx, reservationKey(user, id)); err != nil {
+		l.log.Warn("library: cannot release an asset id; it expires by itself", "user", user, "asset", id, "err", err)
+	}
 }
+
+func reservationKey(user, id string) string { return "reserve/" + user + "/" + id }
 
 // Ingest stores the uploads as the chapters of one new asset, indexes them
 // and commits the asset. On any failure everything it stored is removed.
@@ -320,7 +349,7 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 			return nil, fmt.Errorf("%w: more than %d files in one asset", ErrTooManyChapters, MaxChapters)
 		}
 		if id == "" {
-			if id, err = l.reserve(ctx, user, assetID(up.Name)); err != nil {
+			if id, err = l.reserve(ctx, user, assetID(up.Name), rev); err != nil {
 				return nil, err
 			}
 			if title == "" {
@@ -373,8 +402,11 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 	}
 	if u.Quota > 0 {
 		// Other uploads may have been committed meanwhile.
-		l.commitMu.Lock()
-		defer l.commitMu.Unlock()
+		lk, err := l.state.Lock(ctx, "quota/"+user, quotaLockTTL)
+		if err != nil {
+			return nil, fmt.Errorf("library: quota lock: %w", err)
+		}
+		defer lk.Unlock(context.WithoutCancel(ctx))
 		now, err := l.Usage(ctx, user)
 		if err != nil {
 			return nil, err
@@ -523,6 +555,12 @@ func (l *Library) Delete(ctx context.Context, user, id string) error {
 	if err != nil {
 		return err
 	}
+	// The tombstone first: the id's prefix is never empty, so no ingest
+	// on any node can take the id again while (or after) the rest goes,
+	// and URLs of the old asset, cached immutable, never name new bytes.
+	if _, err := l.st.Put(ctx, tombKey(user, id), strings.NewReader(time.Now().UTC().Format(time.RFC3339))); err != nil {
+		return err
+	}
 	if err := l.st.Delete(ctx, metaKey(user, id)); err != nil {
 		return err
 	}
@@ -537,11 +575,10 @@ func (l *Library) Delete(ctx context.Context, user, id string) error {
 			continue
 		}
 		if err := l.st.Delete(ctx, o.Key); err != nil {
-			return err
+			return err // what is left is an orphan for jitstream gc
 		}
 	}
-	_, err = l.st.Put(ctx, tombKey(user, id), strings.NewReader(time.Now().UTC().Format(time.RFC3339)))
-	return err
+	return nil
 }
 
 func tombKey(user, id string) string { return assetPrefix(user, id) + "deleted" }

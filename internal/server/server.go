@@ -173,6 +173,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 func statusOf(err error) (int, string) {
+	if status, msg, ok := apierr.Store(err); ok {
+		return status, msg
+	}
 	if status, msg, ok := apierr.Ingest(err); ok {
 		// 413 for over quota, not 507: the client is to send less (or
 		// free space), and clients retry 5xx answers (tus-js-client does).

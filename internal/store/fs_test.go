@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bytes"
@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/store/storetest"
 )
 
 type failingReader struct{ n int }
@@ -25,9 +28,19 @@ func (f *failingReader) Read(p []byte) (int, error) {
 	return k, nil
 }
 
+func TestFSConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := store.NewFS(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestFSPutGetStatListDelete(t *testing.T) {
 	ctx := context.Background()
-	s, err := NewFS(t.TempDir())
+	s, err := store.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +95,7 @@ func TestFSPutGetStatListDelete(t *testing.T) {
 	if err := s.Delete(ctx, "users/alice/a/src/01"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Stat(ctx, "users/alice/a/src/01"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Stat(ctx, "users/alice/a/src/01"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Stat after Delete: %v, want ErrNotFound", err)
 	}
 	if _, err := os.Stat(filepath.Join(s.Root(), "users", "alice", "a")); !os.IsNotExist(err) {
@@ -91,14 +104,14 @@ func TestFSPutGetStatListDelete(t *testing.T) {
 	if err := s.Delete(ctx, "users/alice/a/src/01"); err != nil {
 		t.Errorf("Delete of a missing key: %v", err)
 	}
-	if _, err := s.Get(ctx, "missing", 0, -1); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "missing", 0, -1); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Get(missing) = %v, want ErrNotFound", err)
 	}
 }
 
 func TestFSPutIsAtomic(t *testing.T) {
 	ctx := context.Background()
-	s, err := NewFS(t.TempDir())
+	s, err := store.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +133,7 @@ func TestFSPutIsAtomic(t *testing.T) {
 	if _, err := s.Put(ctx, "new", &failingReader{n: 10}); err == nil {
 		t.Fatal("Put from a failing reader succeeded")
 	}
-	if _, err := s.Stat(ctx, "new"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Stat(ctx, "new"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("half-written object is visible: %v", err)
 	}
 	if list, _ := s.List(ctx, ""); len(list) != 1 {
@@ -148,7 +161,7 @@ func TestCheckKey(t *testing.T) {
 		{"sp ace", false},
 		{"a/b/", false},
 	} {
-		if err := CheckKey(tc.key); (err == nil) != tc.ok {
+		if err := store.CheckKey(tc.key); (err == nil) != tc.ok {
 			t.Errorf("CheckKey(%q) = %v, want ok=%v", tc.key, err, tc.ok)
 		}
 	}
@@ -156,7 +169,7 @@ func TestCheckKey(t *testing.T) {
 
 func TestReaderAt(t *testing.T) {
 	ctx := context.Background()
-	s, err := NewFS(t.TempDir())
+	s, err := store.NewFS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +180,7 @@ func TestReaderAt(t *testing.T) {
 	if _, err := s.Put(ctx, "obj", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
-	r := NewReaderAt(ctx, s, "obj", int64(len(data)))
+	r := store.NewReaderAt(ctx, s, "obj", int64(len(data)))
 	for _, tc := range []struct{ off, n int }{{0, 8}, {8, 16}, {100000, 100000}, {199990, 10}, {70000, 5}, {65530, 12}} {
 		buf := make([]byte, tc.n)
 		n, err := r.ReadAt(buf, int64(tc.off))

@@ -21,6 +21,12 @@ var ErrNotFound = errors.New("not found")
 // ErrInvalidKey is returned (wrapped) for keys that are not well formed.
 var ErrInvalidKey = errors.New("invalid key")
 
+// ErrUnavailable is returned (wrapped) when the backend cannot be reached or
+// fails on its side (connection refused, timeout, 5xx), as opposed to
+// ErrNotFound or ErrInvalidKey, so that the HTTP layer can answer 503 with
+// Retry-After.
+var ErrUnavailable = errors.New("store unavailable")
+
 // Info describes one stored object.
 type Info struct {
 	Key     string

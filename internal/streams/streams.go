@@ -44,6 +44,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/apierr"
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
@@ -300,6 +301,9 @@ func cost(f *vfile.File) int64 {
 // fail answers an error as JSON with a status for its kind.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	status, msg := http.StatusInternalServerError, "internal error"
+	if st, m, ok := apierr.Store(err); ok {
+		status, msg = st, m
+	}
 	switch {
 	case errors.Is(err, library.ErrUnknownUser):
 		status, msg = http.StatusNotFound, "unknown user"

@@ -387,6 +387,9 @@ func failure(err error) outcome {
 // statusOf maps an ingest error to a status and a message, as the upload
 // API does.
 func statusOf(err error) (int, string) {
+	if status, msg, ok := apierr.Store(err); ok {
+		return status, msg
+	}
 	if status, msg, ok := apierr.Ingest(err); ok {
 		return status, msg
 	}
