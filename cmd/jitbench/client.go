@@ -27,7 +27,7 @@ func newTransport(rcvbuf int) *http.Transport {
 		d.Control = func(network, address string, c syscall.RawConn) error {
 			var serr error
 			err := c.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvbuf)
+				serr = setRcvbuf(fd, rcvbuf)
 			})
 			if err != nil {
 				return err

@@ -190,14 +190,6 @@ func repoRoot() (string, error) {
 	}
 }
 
-func raiseFileLimit() {
-	var rl syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) == nil && rl.Cur < rl.Max {
-		rl.Cur = rl.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
-	}
-}
-
 func run(ctx context.Context, cfg config) error {
 	raiseFileLimit()
 	res := &results{Started: time.Now().UTC(), Quick: cfg.quick, Client: cfg.client, section: "progressive download"}

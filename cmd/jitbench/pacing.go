@@ -17,7 +17,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/media"
@@ -336,9 +335,8 @@ func pacedDownloads(ctx context.Context, js *jitstream, static, path string, pc 
 	if err != nil {
 		return nil, err
 	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil && rl.Cur < uint64(pc.Sessions)+256 {
-		return nil, fmt.Errorf("RLIMIT_NOFILE is %d (hard %d): %d downloads need more", rl.Cur, rl.Max, pc.Sessions)
+	if cur, max, ok := fileLimit(); ok && cur < uint64(pc.Sessions)+256 {
+		return nil, fmt.Errorf("RLIMIT_NOFILE is %d (hard %d): %d downloads need more", cur, max, pc.Sessions)
 	}
 	res := &paceResult{Sessions: pc.Sessions, Burst: pc.Burst.Seconds(), Window: pc.Window.Seconds()}
 	res.FileBps = float64(fi.Size()) * 8 / tm.dur

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/testutil/nginx"
@@ -71,12 +70,7 @@ func startProc(name, logPath, bin string, args ...string) (*proc, error) {
 	fmt.Fprintf(lf, "=== %s %s\n", bin, strings.Join(args, " "))
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		Setpgid: true,
-		// If the bench dies without cleaning up, the child is told to go
-		// (SIGTERM: nginx's master then takes its workers along).
-		Pdeathsig: syscall.SIGTERM,
-	}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
@@ -98,21 +92,20 @@ func (p *proc) exited() bool {
 	}
 }
 
-// kill sends SIGTERM to the child's process group, waits for the child to
+// kill asks the child's process group to exit, waits for the child to
 // exit, and after a grace period kills the group.
 func (p *proc) kill() {
-	pgid := p.cmd.Process.Pid // Setpgid: the group id is the child's pid
 	if !p.exited() {
-		syscall.Kill(-pgid, syscall.SIGTERM)
+		terminateGroup(p.cmd.Process)
 		select {
 		case <-p.done:
 		case <-time.After(6 * time.Second):
-			syscall.Kill(-pgid, syscall.SIGKILL)
+			killGroup(p.cmd.Process)
 			<-p.done
 		}
 	}
 	// Anything left in the group (nginx workers whose master was killed).
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	killGroup(p.cmd.Process)
 }
 
 func stopAll() {

@@ -40,7 +40,7 @@ func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // openAuth opens the store of c with its library and access control.
 func (c *common) openAuth(ctx context.Context) (*library.Library, *auth.Auth, error) {
-	st, err := store.NewFS(c.store)
+	lib, st, _, err := c.openLibrary(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,7 +48,7 @@ func (c *common) openAuth(ctx context.Context) (*library.Library, *auth.Auth, er
 	if err != nil {
 		return nil, nil, err
 	}
-	return library.New(st, library.Options{}), au, nil
+	return lib, au, nil
 }
 
 const usersUsage = `usage: jitstream users [--store DIR] [ls [-l] [--json]]

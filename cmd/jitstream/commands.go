@@ -26,25 +26,9 @@ import (
 	"github.com/jitstream/jitstream/internal/sample"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/spool"
-	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/store/readcache"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
-
-// common holds the flags every command shares.
-type common struct {
-	store string
-}
-
-func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
-	fs := flag.NewFlagSet("jitstream "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	def := os.Getenv("JITSTREAM_STORE")
-	if def == "" {
-		def = "./data"
-	}
-	fs.StringVar(&c.store, "store", def, "store directory (env JITSTREAM_STORE)")
-	return fs
-}
 
 func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
@@ -57,11 +41,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 func (c *common) open() (*library.Library, *outputs.Outputs, error) {
-	st, err := store.NewFS(c.store)
+	lib, _, _, err := c.openLibrary(context.Background())
 	if err != nil {
 		return nil, nil, err
 	}
-	lib := library.New(st, library.Options{})
 	return lib, outputs.New(lib, 0), nil
 }
 
@@ -85,10 +68,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		dc.MaxEgress = r
 		return err
 	})
-	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads)")
+	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads, or $TMPDIR/jitstream-uploads for an s3:// store)")
 	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
 	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
-	spoolDir := fs.String("spool-dir", os.TempDir(), "directory of the built segments kept, as unlinked temporary files sent with sendfile")
+	spoolDir := fs.String("spool-dir", os.TempDir(), "directory of the built segments kept, and of the disk read cache of an s3:// store, as unlinked temporary files")
+	cacheMem := sizeFlag(fs, "cache-mem", readcache.DefaultMemBytes, "memory read cache of an s3:// store (originals and indexes), e.g. 64MiB")
+	cacheDisk := sizeFlag(fs, "cache-disk", readcache.DefaultDiskBytes, "disk read cache of an s3:// store, in --spool-dir, e.g. 1GiB")
 	authOn := fs.Bool("auth", true, "ask for a user's token (or a signed link) on every user's route; false serves everything to everyone")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -104,11 +89,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	logHandler := slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
 	log := slog.New(auth.NewRedactingHandler(logHandler)) // no token nor link signature is logged
-	st, err := store.NewFS(c.store)
+	c.log, c.cacheMem, c.cacheDisk, c.cacheDir = log, *cacheMem, *cacheDisk, *spoolDir
+	lib, st, storeDesc, err := c.openLibrary(ctx)
 	if err != nil {
 		return err
 	}
-	lib := library.New(st, library.Options{Logger: log})
 	sampleMade := false
 	if *withSample {
 		if ok, err := sample.Ensure(ctx, lib); err != nil {
@@ -123,7 +108,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if *uploads == "" {
-		*uploads = tusupload.DefaultDir(st.Root())
+		*uploads = c.uploadsDir(st)
 	}
 	sp, err := spool.New(*spoolDir)
 	if err != nil {
@@ -159,7 +144,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		ConnContext:       httpserve.WithConn, // small responses leave in one segment train
 	}
 	srv.Handler = server.Harden(srv.Handler, server.Limits{})
-	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", st.Root(), "auth", au != nil)
+	log.Info("serving", "url", "http://"+ln.Addr().String()+"/", "store", storeDesc, "state", stateDesc(c.state), "auth", au != nil)
 	logSampleURL(logHandler, log, ln.Addr().String(), au, sampleToken)
 	budget := "unlimited"
 	if dc.MaxEgress > 0 {

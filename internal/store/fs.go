@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // FS is a Store on a local directory. Objects are plain files under the root;
@@ -100,54 +101,101 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// Get implements Store.
+// Get implements Store. It fails at once, before anything is read, when
+// ctx is done, when key names no object (missing, a directory, or a path
+// below an object), and when off is negative or beyond the end of the
+// object; a range that starts at the end reads nothing. Reads from the
+// returned reader fail once ctx is done.
 func (s *FS) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
-	f, err := s.OpenFile(ctx, key)
-	if err != nil {
+	if err := CheckKey(key); err != nil {
 		return nil, err
 	}
 	if off < 0 {
-		f.Close()
-		return nil, fmt.Errorf("store: get %s: negative offset", key)
+		return nil, fmt.Errorf("store: get %s: negative offset %d", key, off)
 	}
-	if n < 0 {
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("store: get %s: %w", key, err)
-		}
-		n = fi.Size() - off
-		if n < 0 {
-			n = 0
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: get %s: %w", key, err)
 	}
-	return &sectionCloser{io.NewSectionReader(f, off, n), f}, nil
-}
-
-type sectionCloser struct {
-	*io.SectionReader
-	f *os.File
-}
-
-func (s *sectionCloser) Close() error { return s.f.Close() }
-
-// OpenFile implements FileOpener.
-func (s *FS) OpenFile(_ context.Context, key string) (*os.File, error) {
-	p, err := s.path(key)
+	f, fi, err := s.open(key)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(p)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("store: %s: %w", key, ErrNotFound)
-		}
-		return nil, fmt.Errorf("store: open %s: %w", key, err)
+	size := fi.Size()
+	if off > size {
+		f.Close()
+		return nil, fmt.Errorf("store: get %s: offset %d beyond the end (size %d)", key, off, size)
 	}
-	return f, nil
+	if n < 0 || n > size-off {
+		n = size - off
+	}
+	return &fileReader{ctx: ctx, key: key, r: io.NewSectionReader(f, off, n), f: f}, nil
 }
 
-// Stat implements Store.
+// fileReader reads a range of an object's file; its reads fail once ctx is
+// done.
+type fileReader struct {
+	ctx context.Context
+	key string
+	r   *io.SectionReader
+	f   *os.File
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("store: read %s: %w", r.key, err)
+	}
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		return n, fmt.Errorf("store: read %s: %w", r.key, err)
+	}
+	return n, err
+}
+
+func (r *fileReader) Close() error { return r.f.Close() }
+
+// OpenFile implements FileOpener. A key that names a directory, or a path
+// below an object, is not found.
+func (s *FS) OpenFile(_ context.Context, key string) (*os.File, error) {
+	if err := CheckKey(key); err != nil {
+		return nil, err
+	}
+	f, _, err := s.open(key)
+	return f, err
+}
+
+// open opens the file of the object key (which must be well formed) and
+// returns it with its description.
+func (s *FS) open(key string) (*os.File, fs.FileInfo, error) {
+	f, err := os.Open(filepath.Join(s.root, filepath.FromSlash(key)))
+	if err != nil {
+		if notExist(err) {
+			return nil, nil, fmt.Errorf("store: %s: %w", key, ErrNotFound)
+		}
+		return nil, nil, fmt.Errorf("store: open %s: %w", key, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("store: open %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		// A directory holds objects but is not one.
+		f.Close()
+		return nil, nil, fmt.Errorf("store: %s: %w", key, ErrNotFound)
+	}
+	return f, fi, nil
+}
+
+// notExist reports whether err, from a file system call on the path of a
+// key, says that there is no such object: the path is missing, or one of
+// its directories is an object's file (ENOTDIR), as in "a/b/c" when "a/b"
+// is an object.
+func notExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// Stat implements Store. A key that names a directory, or a path below an
+// object, is not found.
 func (s *FS) Stat(_ context.Context, key string) (Info, error) {
 	p, err := s.path(key)
 	if err != nil {
@@ -155,12 +203,12 @@ func (s *FS) Stat(_ context.Context, key string) (Info, error) {
 	}
 	fi, err := os.Stat(p)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
+		if notExist(err) {
 			return Info{}, fmt.Errorf("store: %s: %w", key, ErrNotFound)
 		}
 		return Info{}, fmt.Errorf("store: stat %s: %w", key, err)
 	}
-	if fi.IsDir() {
+	if !fi.Mode().IsRegular() {
 		return Info{}, fmt.Errorf("store: %s: %w", key, ErrNotFound)
 	}
 	return Info{Key: key, Size: fi.Size(), ModTime: fi.ModTime()}, nil
@@ -201,7 +249,7 @@ func (s *FS) List(ctx context.Context, prefix string) ([]Info, error) {
 	var out []Info
 	err := filepath.WalkDir(start, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
+			if notExist(err) {
 				return nil
 			}
 			return err
@@ -243,19 +291,38 @@ func (s *FS) List(ctx context.Context, prefix string) ([]Info, error) {
 	return out, nil
 }
 
-// Delete implements Store. Empty parent directories are removed.
+// Delete implements Store. Empty parent directories are removed. A key
+// that names a directory (holding objects, which are left alone) or a path
+// below an object is missing, and deleting it is not an error.
 func (s *FS) Delete(_ context.Context, key string) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	fi, err := os.Lstat(p)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		if err := os.Remove(p); err != nil && !notExist(err) {
+			return fmt.Errorf("store: delete %s: %w", key, err)
+		}
+	case errors.Is(err, syscall.ENOTDIR):
+		return nil // below an object's file
+	case !errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("store: delete %s: %w", key, err)
 	}
-	for d := filepath.Dir(p); d != s.root && strings.HasPrefix(d, s.root); d = filepath.Dir(d) {
-		if os.Remove(d) != nil {
-			break
+	s.removeEmptyDirs(filepath.Dir(p))
+	return nil
+}
+
+// removeEmptyDirs removes dir and its parents below the root as long as
+// they are empty directories. It checks that each is a directory first:
+// os.Remove would remove an object's file as well.
+func (s *FS) removeEmptyDirs(dir string) {
+	for d := dir; d != s.root && strings.HasPrefix(d, s.root); d = filepath.Dir(d) {
+		if fi, err := os.Lstat(d); err != nil || !fi.IsDir() || os.Remove(d) != nil {
+			return
 		}
 	}
-	return nil
 }

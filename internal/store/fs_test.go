@@ -109,6 +109,120 @@ func TestFSPutGetStatListDelete(t *testing.T) {
 	}
 }
 
+// TestFSOpenFile checks that OpenFile, the zero-copy path beside Get,
+// finds objects only: not directories, nor paths below an object.
+func TestFSOpenFile(t *testing.T) {
+	s, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "dir/obj", strings.NewReader("data")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		key  string
+		want error // nil: opens the object
+	}{
+		{"dir/obj", nil},
+		{"dir", store.ErrNotFound},
+		{"dir/obj/below", store.ErrNotFound},
+		{"dir/missing", store.ErrNotFound},
+		{"missing/deeper", store.ErrNotFound},
+		{"dir/../dir/obj", store.ErrInvalidKey},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			f, err := s.OpenFile(t.Context(), tc.key)
+			if tc.want != nil {
+				if err == nil {
+					f.Close()
+				}
+				if !errors.Is(err, tc.want) {
+					t.Errorf("OpenFile(%q): %v, want %v", tc.key, err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("OpenFile(%q): %v", tc.key, err)
+			}
+			defer f.Close()
+			if got, err := io.ReadAll(f); err != nil || string(got) != "data" {
+				t.Errorf("OpenFile(%q) reads %q, %v; want %q", tc.key, got, err, "data")
+			}
+		})
+	}
+}
+
+// TestFSGetBeyondEnd checks that the error of a Get starting beyond the end
+// says so, with the offset and the size.
+func TestFSGetBeyondEnd(t *testing.T) {
+	s, err := store.NewFS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(t.Context(), "obj", strings.NewReader("0123456789")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		off, n int64
+		want   string
+	}{
+		{11, -1, "offset 11 beyond the end (size 10)"},
+		{11, 0, "offset 11 beyond the end (size 10)"},
+		{1 << 40, 5, "offset 1099511627776 beyond the end (size 10)"},
+	} {
+		rc, err := s.Get(t.Context(), "obj", tc.off, tc.n)
+		if err == nil {
+			rc.Close()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "obj") {
+			t.Errorf("Get(obj, %d, %d): %v; want an error naming obj and saying %q", tc.off, tc.n, err, tc.want)
+		}
+	}
+}
+
+// TestFSDeleteKeepsObjects checks, on disk, that deleting a directory or a
+// path below an object removes no file, and that deleting an object removes
+// the directories it leaves empty, but not those still holding objects.
+func TestFSDeleteKeepsObjects(t *testing.T) {
+	for _, tc := range []struct {
+		del      string
+		gone     []string // paths under the root, removed
+		remained []string // paths under the root, still there
+	}{
+		{"a", nil, []string{"a/b/c", "a/d"}},
+		{"a/b", nil, []string{"a/b/c", "a/d"}},
+		{"a/d/below", nil, []string{"a/b/c", "a/d"}},
+		{"a/b/c/below/deeper", nil, []string{"a/b/c", "a/d"}},
+		{"a/b/c", []string{"a/b"}, []string{"a/d"}},
+		{"a/d", []string{"a/d"}, []string{"a/b/c"}},
+	} {
+		t.Run(tc.del, func(t *testing.T) {
+			s, err := store.NewFS(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, key := range []string{"a/b/c", "a/d"} {
+				if _, err := s.Put(t.Context(), key, strings.NewReader(key)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Delete(t.Context(), tc.del); err != nil {
+				t.Fatalf("Delete(%q): %v", tc.del, err)
+			}
+			for _, p := range tc.gone {
+				if _, err := os.Lstat(filepath.Join(s.Root(), filepath.FromSlash(p))); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("after Delete(%q) %s is still there (%v)", tc.del, p, err)
+				}
+			}
+			for _, p := range tc.remained {
+				if _, err := os.Lstat(filepath.Join(s.Root(), filepath.FromSlash(p))); err != nil {
+					t.Errorf("after Delete(%q) %s is gone: %v", tc.del, p, err)
+				}
+			}
+		})
+	}
+}
+
 func TestFSPutIsAtomic(t *testing.T) {
 	ctx := context.Background()
 	s, err := store.NewFS(t.TempDir())

@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -191,7 +190,7 @@ func startOnce(bin, root string) (baseURL string, stop func(), err error) {
 	cmd := exec.Command(bin, "-p", dir, "-c", conf, "-e", errorLog)
 	var output bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &output, &output
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // workers share the group
+	setProcAttr(cmd) // workers share the group
 	if err := cmd.Start(); err != nil {
 		return "", nil, fmt.Errorf("starting %s: %w", bin, err)
 	}
@@ -205,12 +204,11 @@ func startOnce(bin, root string) (baseURL string, stop func(), err error) {
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			pid := cmd.Process.Pid
-			_ = syscall.Kill(pid, syscall.SIGQUIT) // graceful: workers finish and exit
+			quit(cmd.Process) // graceful: workers finish and exit
 			select {
 			case <-exited:
 			case <-time.After(10 * time.Second):
-				_ = syscall.Kill(-pid, syscall.SIGKILL) // the whole process group
+				killGroup(cmd.Process)
 				<-exited
 			}
 			os.RemoveAll(dir)

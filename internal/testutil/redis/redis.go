@@ -32,7 +32,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -177,7 +176,7 @@ func (s *Server) launch() error {
 	)
 	out := &tailBuffer{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", s.bin, err)
 	}
@@ -217,14 +216,13 @@ func (s *Server) stop() {
 // terminate sends SIGTERM to the process group, then SIGKILL if it has
 // not exited within stopTimeout, and waits for the exit.
 func (p *process) terminate() {
-	pid := p.cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	terminateGroup(p.cmd.Process)
 	t := time.NewTimer(stopTimeout)
 	defer t.Stop()
 	select {
 	case <-p.exited:
 	case <-t.C:
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		killGroup(p.cmd.Process)
 		<-p.exited
 	}
 }
