@@ -10,16 +10,20 @@ import (
 
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/store"
 )
 
-// Store returns 503 and a message when err is the store being unavailable
-// (store.ErrUnavailable: unreachable, timing out, failing on its side), and
-// false otherwise. httpserve.Error adds Retry-After and Cache-Control:
+// Store returns 503 and a message when err is the store or the shared
+// state being unavailable (store.ErrUnavailable, state.ErrUnavailable:
+// unreachable, timing out, failing on their side), and false otherwise. httpserve.Error adds Retry-After and Cache-Control:
 // no-store to 503 answers, so that neither clients nor caches keep them.
 func Store(err error) (int, string, bool) {
-	if errors.Is(err, store.ErrUnavailable) {
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
 		return http.StatusServiceUnavailable, "storage unavailable", true
+	case errors.Is(err, state.ErrUnavailable):
+		return http.StatusServiceUnavailable, "shared state unavailable", true
 	}
 	return 0, "", false
 }
