@@ -147,6 +147,7 @@ type results struct {
 	Heap         *heapResult  `json:"heap,omitempty"`
 	HeapUnpaced  *heapResult  `json:"heap_unpaced,omitempty"`
 	Streams      []*streamRes `json:"adaptive_streaming,omitempty"`
+	ObjStore     *objStoreRes `json:"object_storage,omitempty"`
 	Pacing       *paceResult  `json:"delivery_control,omitempty"`
 	LoadAvg      [2]string    `json:"loadavg_start_end"` // /proc/loadavg: the machine's other work
 	Rows         []row        `json:"rows"`
@@ -540,7 +541,7 @@ func run(ctx context.Context, cfg config) error {
 	// 6 and 7. Load runs in short rounds, alternating the servers (ABBA...),
 	// so that a burst of other activity on the machine hits both alike. A
 	// targetRatio of 0 is a row without a target.
-	load := func(us *server, name, unit string, targetRatio float64, fn func(base string, round int) (loadResult, error), figure func(loadResult) float64) {
+	loadVs := func(us, theirs *server, name, unit string, targetRatio float64, fn func(base string, round int) (loadResult, error), figure func(loadResult) float64) {
 		var o, t loadResult
 		var pairs []float64
 		for r := range rounds {
@@ -563,14 +564,14 @@ func run(ctx context.Context, cfg config) error {
 					fig[1] = figure(lr)
 				}
 			}
-			if fig[1] > 0 { // (a stalled nginx round gives no ratio; a stalled jitstream round gives 0)
+			if fig[1] > 0 { // (a stalled reference round gives no ratio; a stalled jitstream round gives 0)
 				pairs = append(pairs, fig[0]/fig[1])
 			}
 		}
 		// The figures are totals over the rounds; the ratio is the median
 		// of the rounds' ratios, which a stall of one round does not sway.
 		if figure(t) == 0 {
-			res.failed(name, unit, fmt.Errorf("nginx did not complete a request"))
+			res.failed(name, unit, fmt.Errorf("%s did not complete a request", theirs.name))
 			return
 		}
 		ratio := figure(o) / figure(t)
@@ -582,6 +583,9 @@ func run(ctx context.Context, cfg config) error {
 			r.Target, r.Pass = fmt.Sprintf("ratio >= %.2g", targetRatio), ptr(ratio >= targetRatio)
 		}
 		res.add(r)
+	}
+	load := func(us *server, name, unit string, targetRatio float64, fn func(base string, round int) (loadResult, error), figure func(loadResult) float64) {
+		loadVs(us, theirs, name, unit, targetRatio, fn, figure)
 	}
 	d := roundDur
 	full := fmt.Sprintf("full download, %d clients", fullConns)
@@ -705,6 +709,20 @@ func run(ctx context.Context, cfg config) error {
 		res.add(row{Name: "download rate, max", Unit: "kbit/s", Ours: pr.RateMaxBps / 1e3})
 		res.add(row{Name: "all downloads together", Unit: "Mbit/s", Ours: pr.TotalBps / 1e6})
 		res.add(row{Name: "bench process (the clients) CPU", Unit: "% of a core", Ours: pr.ClientCPU})
+	}
+
+	// 11. Object storage (see objstore.go).
+	res.section = "object storage: S3 (MinIO) behind the node's read cache"
+	for _, sr := range streamSet {
+		if sr.Key != "fmp4" {
+			continue
+		}
+		if err := objStore(ctx, res, js, fx.Path, user, id, sr, loadVs, ours, streamConns, d, cfg.seed); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res.failed("object storage", "-", err)
+		}
 	}
 
 	res.LoadAvg[1] = loadAvg()
