@@ -7,7 +7,9 @@
 #               ~/.cache/jitstream/bin (scripts/minio.sh)
 #   make build  build bin/jitstream
 #   make run    build and run the server (jitstream serve)
-#   make test   go vet + all tests (media fixtures are cached in .cache/)
+#   make test   go vet + all tests (media fixtures are cached in .cache/),
+#               on the local store, then the storage tests again on S3
+#               (JITSTREAM_TEST_STORE=s3, on MinIO)
 #   make bench  build and run the benchmark program cmd/jitbench
 #   make fuzz   run every fuzz target (FUZZ_TARGETS) for FUZZTIME each
 #               (default 10s: make fuzz FUZZTIME=5m for a longer run);
@@ -29,9 +31,21 @@ build:
 run: deps build
 	./bin/jitstream serve
 
+# LIST_STORE_TEST_PKGS lists the packages whose tests take their store
+# backend from JITSTREAM_TEST_STORE (they import internal/testutil/teststore
+# or jitserver, which uses it): make test runs them on the local store with
+# the rest, then again on S3. teststore's own tests run both backends every
+# time.
+LIST_STORE_TEST_PKGS = $(GO) list -e -f '{{.ImportPath}}{{range .TestImports}} {{.}}{{end}}{{range .XTestImports}} {{.}}{{end}}' ./... | \
+	awk '/ github.com\/jitstream\/jitstream\/internal\/testutil\/(teststore|jitserver)( |$$)/ && $$1 !~ /\/teststore$$/ {print $$1}'
+
 test: deps minio
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 30m ./...
+	JITSTREAM_TEST_STORE=fs $(GO) test -count=1 -timeout 30m ./...
+	@pkgs=$$($(LIST_STORE_TEST_PKGS)); \
+	if [ -z "$$pkgs" ]; then echo "make test: no package takes its store from JITSTREAM_TEST_STORE"; exit 1; fi; \
+	echo JITSTREAM_TEST_STORE=s3 $(GO) test -count=1 -timeout 30m $$pkgs; \
+	JITSTREAM_TEST_STORE=s3 $(GO) test -count=1 -timeout 30m $$pkgs
 
 bench: deps minio build
 	$(GO) run ./cmd/jitbench

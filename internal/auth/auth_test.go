@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 )
 
 // clock is a settable clock for Options.Now.
@@ -35,7 +36,7 @@ func must[T any](v T, err error) T {
 
 func newAuth(t *testing.T, c *clock) (*Auth, store.Store) {
 	t.Helper()
-	st := must(store.NewFS(t.TempDir()))
+	st := teststore.New(t).Store
 	return must(New(context.Background(), st, Options{Now: c.now})), st
 }
 

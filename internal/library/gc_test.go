@@ -9,18 +9,15 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/library"
-	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 )
 
 // TestGC: what a dead ingest and a dead delete leave is removed, after the
 // grace period only; committed assets and tombstones stay whole.
 func TestGC(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t).Store
 	lib := library.New(st, library.Options{})
 	if err := lib.AddUser(ctx, "u"); err != nil {
 		t.Fatal(err)

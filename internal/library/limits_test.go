@@ -7,23 +7,20 @@ import (
 	"testing"
 
 	"github.com/jitstream/jitstream/internal/library"
-	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 )
 
 // TestIngestRefusesTooManyChapters: the file after the MaxChapters-th is
 // refused before any of it is stored, and what was stored is removed.
 func TestIngestRefusesTooManyChapters(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t).Store
 	lib := library.New(st, library.Options{})
 	if err := lib.AddUser(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
 	offered := 0
-	_, err = lib.Ingest(ctx, "bob", "", func() (*library.Upload, error) {
+	_, err := lib.Ingest(ctx, "bob", "", func() (*library.Upload, error) {
 		offered++
 		if offered > library.MaxChapters+5 {
 			return nil, nil

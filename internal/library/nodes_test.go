@@ -9,9 +9,9 @@ import (
 
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/state"
-	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/redis"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 )
 
 // ingestFile ingests one file as an asset named after name.
@@ -53,10 +53,7 @@ func TestNodesShareReservations(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := context.Background()
-			st, err := store.NewFS(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			st := teststore.New(t).Store
 			shared := tc.state(t)
 			const nodes = 4
 			libs := make([]*library.Library, nodes)

@@ -117,7 +117,7 @@ func TestAccessControl(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := jitserver.New(t, jitserver.WithAuth())
 	e.AddUser(t, "bob")
-	up, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Store.Root())})
+	up, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,12 +468,15 @@ func TestAccessControl(t *testing.T) {
 func TestQuotaRefusesBeforeStoring(t *testing.T) {
 	ctx := context.Background()
 	e := jitserver.New(t)
-	up, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Store.Root())})
+	up, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	base := e.Serve(t, server.Options{Uploads: up})
-	file := fixtures.H264AAC(t)
+	// Larger than a part of the S3 store's multipart uploads (5 MiB in
+	// the tests), so that an upload stopped halfway through what the user
+	// has left has started one, which must be aborted.
+	file := fixtures.Long(t, 1)
 	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
@@ -488,12 +491,10 @@ func TestQuotaRefusesBeforeStoring(t *testing.T) {
 		for _, o := range objs {
 			b.WriteString(o.Key + " " + o.ModTime.String() + "\n")
 		}
-		tmp, err := os.ReadDir(e.Store.Root() + "/.tmp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range tmp {
-			b.WriteString(".tmp/" + f.Name() + "\n")
+		// What a refused write could leave beside the objects: temporary
+		// files of FS, unfinished multipart uploads of S3.
+		for _, l := range e.TestStore.Leftovers(t) {
+			b.WriteString(l + "\n")
 		}
 		return b.String()
 	}

@@ -26,6 +26,9 @@ import (
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/minio"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
+	miniogo "github.com/minio/minio-go/v7"
 )
 
 // scrape gets url/metrics and parses it with Prometheus's own text parser.
@@ -226,9 +229,9 @@ func getURL(t *testing.T, url string) (*http.Response, []byte) {
 	return httpt.Get(t, url)
 }
 
-// failingStore is a store.FS whose Stat fails when fail is set.
+// failingStore is a store whose Stat fails when fail is set.
 type failingStore struct {
-	*store.FS
+	store.Store
 	fail bool
 }
 
@@ -236,18 +239,24 @@ func (s *failingStore) Stat(ctx context.Context, key string) (store.Info, error)
 	if s.fail {
 		return store.Info{}, errors.New("store: i/o error")
 	}
-	return s.FS.Stat(ctx, key)
+	return s.Store.Stat(ctx, key)
+}
+
+// Check is the store's own (store.Checker), which embedding the interface
+// hides.
+func (s *failingStore) Check(ctx context.Context) error {
+	if c, ok := s.Store.(store.Checker); ok {
+		return c.Check(ctx)
+	}
+	return nil
 }
 
 // TestHealthz checks that /healthz reports whether the store answers: 200
 // normally, 503 with a JSON body when a Stat fails or the store's
-// directory is gone.
+// directory (FS) or bucket (S3) is gone.
 func TestHealthz(t *testing.T) {
-	fs, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := &failingStore{FS: fs}
+	ts := teststore.New(t)
+	st := &failingStore{Store: ts.Store}
 	srv := httptest.NewServer(server.New(outputs.New(library.New(st, library.Options{}), 0), server.Options{}))
 	defer srv.Close()
 	check := func(what string, want int) {
@@ -268,10 +277,23 @@ func TestHealthz(t *testing.T) {
 	check("Stat fails", http.StatusServiceUnavailable)
 	st.fail = false
 	check("Stat works again", http.StatusOK)
-	if err := os.RemoveAll(fs.Root()); err != nil {
-		t.Fatal(err)
+	switch ts.Backend {
+	case teststore.FS:
+		if err := os.RemoveAll(ts.FS.Root()); err != nil {
+			t.Fatal(err)
+		}
+		check("store directory removed", http.StatusServiceUnavailable)
+	case teststore.S3:
+		c := ts.MinIO.Client(t)
+		if err := c.RemoveBucket(t.Context(), ts.Bucket); err != nil {
+			t.Fatal(err)
+		}
+		check("bucket removed", http.StatusServiceUnavailable)
+		// Back, for the removal at the end of the test.
+		if err := c.MakeBucket(t.Context(), ts.Bucket, miniogo.MakeBucketOptions{Region: minio.Region}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	check("store directory removed", http.StatusServiceUnavailable)
 	// The status classes of the health checks are counted as "other".
 	fams := scrape(t, srv.URL)
 	ok, _ := metric(fams, "jitstream_http_requests_total", "format", "other", "status_class", "2xx")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
@@ -17,15 +18,14 @@ import (
 // built), and that its bytes are the built file's.
 func TestKeep(t *testing.T) {
 	ctx := context.Background()
-	st, err := store.NewFS(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.New(t).Store
 	obj := make([]byte, 700000)
 	for i := range obj {
 		obj[i] = byte(i * 31)
 	}
-	for _, k := range []string{"a", "b"} {
+	// Keys of originals, which the read cache of the S3 backend keeps.
+	const a, b = "users/u/assets/x/src/01-r", "users/u/assets/x/src/02-r"
+	for _, k := range []string{a, b} {
 		if _, err := st.Put(ctx, k, bytes.NewReader(obj)); err != nil {
 			t.Fatal(err)
 		}
@@ -35,20 +35,20 @@ func TestKeep(t *testing.T) {
 		t.Fatal(err)
 	}
 	interleaved := func(until int64) *vfile.File {
-		var b vfile.Builder
-		b.Add([]byte("moof"))
+		var vb vfile.Builder
+		vb.Add([]byte("moof"))
 		for off := int64(0); off < until; off += 3000 { // small interleaved ranges
-			b.AddStored("a", off, 1200)
-			b.AddStored("b", off+7, 500)
+			vb.AddStored(a, off, 1200)
+			vb.AddStored(b, off+7, 500)
 		}
-		b.AddStored("a", 699000, 1000) // far away: its own read
-		b.Add([]byte("end"))
-		return b.File("x.m4s", "video/mp4", time.Unix(1, 0), `"e"`)
+		vb.AddStored(a, 699000, 1000) // far away: its own read
+		vb.Add([]byte("end"))
+		return vb.File("x.m4s", "video/mp4", time.Unix(1, 0), `"e"`)
 	}
 	generated := func(n int) *vfile.File {
 		return vfile.New("x.ts", "video/mp2t", time.Unix(1, 0), `"t"`, []vfile.Piece{vfile.Bytes(obj[:n/2]), vfile.Bytes(obj[n/2 : n])})
 	}
-	large := vfile.New("big", "", time.Time{}, "", []vfile.Piece{vfile.Stored("a", 0, 300000), vfile.Stored("b", 0, 300000)})
+	large := vfile.New("big", "", time.Time{}, "", []vfile.Piece{vfile.Stored(a, 0, 300000), vfile.Stored(b, 0, 300000)})
 	const (
 		asBuilt = iota
 		inMem

@@ -18,7 +18,7 @@ import (
 // its result is the user's only.
 func TestUploadWithToken(t *testing.T) {
 	e := jitserver.New(t, jitserver.WithAuth())
-	svc, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Store.Root())})
+	svc, err := tusupload.New(outputs.New(e.Library, 0), tusupload.Options{Dir: tusupload.DefaultDir(e.Dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

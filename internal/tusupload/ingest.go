@@ -101,7 +101,7 @@ func (s *Service) preCreate(hook handler.HookEvent) (handler.HTTPResponse, handl
 		return handler.HTTPResponse{}, handler.FileInfoChanges{},
 			jsonError(http.StatusBadRequest, "invalid upload metadata", err.Error())
 	}
-	if err := s.checkQuota(hook.Context, user, hook.Upload.Size); err != nil {
+	if err := s.checkQuota(hookContext(hook), user, hook.Upload.Size); err != nil {
 		status, msg := statusOf(err)
 		return handler.HTTPResponse{}, handler.FileInfoChanges{}, jsonError(status, msg, err.Error())
 	}
@@ -169,7 +169,7 @@ func (s *Service) checkChapter(user string, m meta) error {
 // outcome in headers of the answer.
 func (s *Service) preFinish(hook handler.HookEvent) (handler.HTTPResponse, error) {
 	// The ingest goes on if the client goes away: its result is kept.
-	o := s.finish(context.WithoutCancel(hook.Context), hook.Upload.ID)
+	o := s.finish(context.WithoutCancel(hookContext(hook)), hook.Upload.ID)
 	h := handler.HTTPHeader{HeaderIngestStatus: strconv.Itoa(o.Status)}
 	if o.Asset != "" {
 		h[HeaderAsset] = o.Asset

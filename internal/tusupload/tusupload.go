@@ -248,6 +248,24 @@ func (s *Service) Dir() string { return s.opt.Dir }
 // userKey is the request context key of the user an upload request names.
 type userKey struct{}
 
+// reqCtxKey is the request context key of the request's context as it was
+// before tusd's handler wrapped it (see hookContext).
+type reqCtxKey struct{}
+
+// hookContext returns the context for the work of a tusd callback (store
+// requests): the request's own, not hook.Context. hook.Context is tusd's
+// per-request struct, whose fields tusd sets while the request goes on
+// (its logger), and which is copied whole when a context derived from it
+// is cancelled (its Value is a method of the struct value): an HTTP client
+// (the S3 store's) cancels its requests' contexts from goroutines of its
+// own, a data race with tusd's writes.
+func hookContext(hook handler.HookEvent) context.Context {
+	if ctx, ok := hook.Context.Value(reqCtxKey{}).(context.Context); ok {
+		return ctx
+	}
+	return hook.Context
+}
+
 // validID reports whether id has the form of the ids this service gives
 // uploads: 32 lower-case hexadecimal digits.
 func validID(id string) bool {
@@ -327,7 +345,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.result(w, r, user, id)
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), userKey{}, user))
+	ctx := context.WithValue(r.Context(), userKey{}, user)
+	r = r.WithContext(context.WithValue(ctx, reqCtxKey{}, ctx))
 	u := *r.URL
 	u.Path, u.RawPath = "", ""
 	if id != "" {

@@ -41,7 +41,7 @@ func newEnv(t *testing.T, opt tusupload.Options) *env {
 	t.Helper()
 	e := jitserver.New(t)
 	if opt.Dir == "" {
-		opt.Dir = tusupload.DefaultDir(e.Store.Root())
+		opt.Dir = tusupload.DefaultDir(e.Dir)
 	}
 	svc, err := tusupload.New(outputs.New(e.Library, 0), opt)
 	if err != nil {

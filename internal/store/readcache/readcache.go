@@ -179,20 +179,31 @@ func (c *Cache) size(ctx context.Context, key string) (int64, error) {
 
 // Get implements store.Store: immutable objects are read through the
 // cache, the first block before Get returns (so that a missing object or an
-// unreachable store is an error here, not in the middle of the body).
+// unreachable store is an error here, not in the middle of the body). The
+// range is that of the store's Get, cached or not: one that crosses the end
+// of the object stops there, one that starts at the end reads nothing, one
+// that starts beyond it is an error, and so is a done ctx.
 func (c *Cache) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, error) {
 	if !c.immutable(key) {
 		return c.st.Get(ctx, key, off, n)
+	}
+	if off < 0 {
+		return nil, fmt.Errorf("readcache: get %s: negative offset %d", key, off)
+	}
+	// Served from the cache, a Get need not reach the store, which would
+	// report a done ctx.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("readcache: get %s: %w", key, err)
 	}
 	size, err := c.size(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	if n < 0 {
-		n = size - off
+	if off > size {
+		return nil, fmt.Errorf("readcache: get %s: offset %d beyond the end (size %d)", key, off, size)
 	}
-	if off < 0 || n < 0 || off+n > size {
-		return nil, fmt.Errorf("readcache: range %d+%d outside the %d bytes of %s", off, n, size, key)
+	if n < 0 || n > size-off { // not off+n > size, which overflows
+		n = size - off
 	}
 	r := &reader{c: c, ctx: ctx, key: key, size: size, pos: off, end: off + n}
 	if n > 0 {

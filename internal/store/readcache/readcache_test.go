@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -241,12 +242,51 @@ func TestStoreDown(t *testing.T) {
 	}
 }
 
-// TestBadRange: a range outside the object is an error.
-func TestBadRange(t *testing.T) {
-	c, _, data := setup(t, 8<<20, -1)
-	for _, rg := range []struct{ off, n int64 }{{-1, 1}, {int64(len(data)) + 1, -1}, {10, int64(len(data))}} {
-		if _, err := c.Get(context.Background(), "media/a", rg.off, rg.n); err == nil {
-			t.Errorf("Get %d+%d succeeded", rg.off, rg.n)
+// TestRangesAsTheStore: an immutable object read through the cache, cold
+// or cached, gives for every range what the store gives: the same bytes, or
+// an error where the store fails (a negative offset, one beyond the end, a
+// done context). A range crossing the end stops there (it is not an error);
+// one starting at the end reads nothing.
+func TestRangesAsTheStore(t *testing.T) {
+	c, cs, data := setup(t, 8<<20, -1)
+	size := int64(len(data))
+	ranges := []struct{ off, n int64 }{
+		{0, -1}, {0, size}, {bs - 1, 2}, {size - 10, 10},
+		{size - 10, 100}, {10, size}, {0, size + 1}, {5, math.MaxInt64}, // crossing the end
+		{size, -1}, {size, 10}, {size, 0}, {100, 0}, // empty
+		{-1, 1}, {size + 1, -1}, {size + 1, 0}, {size + 1, 10}, {1 << 40, 10}, // errors
+	}
+	get := func(ctx context.Context, st store.Store, off, n int64) ([]byte, error) {
+		rc, err := st.Get(ctx, "media/a", off, n)
+		if err != nil {
+			return nil, err
 		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, pass := range []string{"cold", "cached"} {
+		for _, rg := range ranges {
+			want, werr := get(context.Background(), cs.Store, rg.off, rg.n)
+			got, err := get(context.Background(), c, rg.off, rg.n)
+			if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
+				t.Errorf("%s: Get(%d, %d) through the cache: %d bytes, %v; the store's: %d bytes, %v",
+					pass, rg.off, rg.n, len(got), err, len(want), werr)
+			}
+			if err != nil && errors.Is(err, store.ErrNotFound) {
+				t.Errorf("%s: Get(%d, %d) of an object that exists: %v", pass, rg.off, rg.n, err)
+			}
+		}
+		// Get itself fails, as the store's does, not the first Read.
+		if rc, err := c.Get(done, "media/a", 0, 10); !errors.Is(err, context.Canceled) {
+			if err == nil {
+				rc.Close()
+			}
+			t.Errorf("%s: Get with a done context = %v, want context.Canceled", pass, err)
+		}
+	}
+	if st := c.Stats(); st.MemHits == 0 {
+		t.Errorf("stats %+v: the second pass was not served from the cache", st)
 	}
 }

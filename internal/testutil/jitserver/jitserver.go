@@ -1,9 +1,17 @@
-// Package jitserver runs a complete jitstream server for tests: a
-// filesystem store in a temporary directory, a library with one user
-// (User), and the HTTP handler of internal/server on an httptest server.
-// The server is open unless New is given WithAuth: then it asks for
-// tokens (Env.Token is one of User's, which Upload, Ingest and Get send)
-// and serves signed links (Env.Link).
+// Package jitserver runs a complete jitstream server for tests: an empty
+// store of the backend that the environment selects (internal/testutil/
+// teststore: a directory by default, a bucket of MinIO behind the read
+// cache with JITSTREAM_TEST_STORE=s3), a library with one user (User), and
+// the HTTP handler of internal/server on an httptest server. The server is
+// open unless New is given WithAuth: then it asks for tokens (Env.Token is
+// one of User's, which Upload, Ingest and Get send) and serves signed links
+// (Env.Link).
+//
+// A package whose tests call New must run them through minio.Main, which
+// stops the MinIO server of the S3 backend (started by the first New with
+// that backend only):
+//
+//	func TestMain(m *testing.M) { minio.Main(m) }
 package jitserver
 
 import (
@@ -28,6 +36,7 @@ import (
 	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/testutil/httpt"
+	"github.com/jitstream/jitstream/internal/testutil/teststore"
 )
 
 // User is the user that New adds to the library.
@@ -35,9 +44,20 @@ const User = "alice"
 
 // Env is a running server and what it serves from.
 type Env struct {
-	URL     string // of the server, without a trailing slash
-	Store   *store.FS
-	Library *library.Library
+	URL string // of the server, without a trailing slash
+	// Store is what the server serves from: a *store.FS, or the read
+	// cache over S3 (see TestStore).
+	Store store.Store
+	// Dir is a local scratch directory of the server, for what it keeps
+	// on local disk beside the store (tusupload.DefaultDir(Dir) holds
+	// partial uploads): the store's root for FS, a temporary directory
+	// for S3.
+	Dir string
+	// TestStore is the store with what tests check beneath it: its
+	// backend (teststore.FS or teststore.S3) and, with Leftovers, what
+	// failed writes left beside the objects.
+	TestStore *teststore.Store
+	Library   *library.Library
 	// Auth is the server's access control, nil for an open server.
 	Auth *auth.Auth
 	// Token is a token of User when Auth is set, sent by Upload, Ingest
@@ -63,24 +83,23 @@ func WithOptions(opt server.Options) Option { return func(c *config) { c.opt = o
 // WithLogger serves with this logger.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.opt.Logger = l } }
 
-// New starts a server on 127.0.0.1 with an empty store and the user User;
-// it stops when the test ends.
+// New starts a server on 127.0.0.1 with an empty store of the selected
+// backend (teststore.New) and the user User; it stops when the test ends.
 func New(tb testing.TB, opts ...Option) *Env {
 	tb.Helper()
 	var c config
 	for _, o := range opts {
 		o(&c)
 	}
-	st, err := store.NewFS(tb.TempDir())
-	if err != nil {
-		tb.Fatal(err)
-	}
+	ts := teststore.New(tb)
+	st := ts.Store
 	lib := library.New(st, library.Options{})
 	if err := lib.AddUser(context.Background(), User); err != nil {
 		tb.Fatal(err)
 	}
-	e := &Env{Store: st, Library: lib}
+	e := &Env{Store: st, Dir: ts.Dir, TestStore: ts, Library: lib}
 	if c.auth {
+		var err error
 		if e.Auth, err = auth.New(context.Background(), st, auth.Options{}); err != nil {
 			tb.Fatal(err)
 		}
