@@ -64,7 +64,7 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	n, err := io.Copy(tmp, ctxReader{ctx, r})
+	n, err := io.Copy(tmp, ContextReader{Ctx: ctx, R: r})
 	if err != nil {
 		return Info{}, fmt.Errorf("store: put %s: %w", key, err)
 	}
@@ -88,17 +88,19 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) (Info, error) {
 	return Info{Key: key, Size: n, ModTime: fi.ModTime()}, nil
 }
 
-// ctxReader stops a copy when the context is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+// ContextReader reads from R until Ctx is done, then fails with Ctx's
+// error: backends wrap their readers in it so that a copy stops when its
+// request ends.
+type ContextReader struct {
+	Ctx context.Context
+	R   io.Reader
 }
 
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
+func (c ContextReader) Read(p []byte) (int, error) {
+	if err := c.Ctx.Err(); err != nil {
 		return 0, err
 	}
-	return c.r.Read(p)
+	return c.R.Read(p)
 }
 
 // Get implements Store. It fails at once, before anything is read, when

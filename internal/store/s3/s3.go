@@ -122,7 +122,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (store.Info, e
 	if err != nil {
 		return store.Info{}, fmt.Errorf("s3: put: %w", err)
 	}
-	r = ctxReader{ctx, r}
+	r = store.ContextReader{Ctx: ctx, R: r}
 	buf, rerr := fill(r, nil, s.partSize)
 	var size int64
 	switch rerr {
@@ -220,19 +220,6 @@ func fill(r io.Reader, buf []byte, limit int) ([]byte, error) {
 		}
 	}
 	return buf, nil
-}
-
-// ctxReader stops reading when ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }
 
 // Get implements store.Store with one ranged GET (or a HEAD when n is 0),
