@@ -15,6 +15,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/sample"
 	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/store"
 )
 
@@ -44,7 +45,7 @@ func (c *common) openAuth(ctx context.Context) (*library.Library, *auth.Auth, er
 	if err != nil {
 		return nil, nil, err
 	}
-	au, err := auth.New(ctx, st, auth.Options{})
+	au, err := auth.New(ctx, st, auth.Options{State: c.shared})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -344,14 +345,16 @@ func cmdLinks(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return nil
 }
 
-// serveAuth sets up access control for serve: nil when off. When serve
-// has just made the sample recording, it also makes a token for its user,
-// returned to be shown once (see logSampleURL).
-func serveAuth(ctx context.Context, st store.Store, on, sampleMade bool) (*auth.Auth, string, error) {
+// serveAuth sets up access control for serve: nil when off. The link
+// secret, when the store has none yet, is made under a lock in the shared
+// state sh (nodes starting together agree on one). When serve has just
+// made the sample recording, it also makes a token for its user, returned
+// to be shown once (see logSampleURL).
+func serveAuth(ctx context.Context, st store.Store, sh state.State, on, sampleMade bool) (*auth.Auth, string, error) {
 	if !on {
 		return nil, "", nil
 	}
-	au, err := auth.New(ctx, st, auth.Options{})
+	au, err := auth.New(ctx, st, auth.Options{State: sh})
 	if err != nil {
 		return nil, "", err
 	}

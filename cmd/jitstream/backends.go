@@ -27,6 +27,9 @@ type common struct {
 	cacheMem, cacheDisk int64
 	cacheDir            string
 	log                 *slog.Logger
+	// shared is the state openLibrary opened, for access control's
+	// creation of the link secret.
+	shared state.State
 }
 
 func newFlags(name string, stderr io.Writer, c *common) *flag.FlagSet {
@@ -96,6 +99,7 @@ func (c *common) openLibrary(ctx context.Context) (*library.Library, store.Store
 	if err != nil {
 		return nil, nil, "", err
 	}
+	c.shared = sh
 	return library.New(st, library.Options{Logger: c.log, State: sh}), st, desc, nil
 }
 

@@ -103,7 +103,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			log.Info("ingested a sample recording", "user", sample.User)
 		}
 	}
-	au, sampleToken, err := serveAuth(ctx, st, *authOn, sampleMade)
+	au, sampleToken, err := serveAuth(ctx, st, c.shared, *authOn, sampleMade)
 	if err != nil {
 		return err
 	}
@@ -345,7 +345,15 @@ func cmdGC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	for _, k := range rep.Orphans {
 		fmt.Fprintln(stdout, verb, k)
 	}
-	fmt.Fprintf(stdout, "%s %d objects (%s); %d newer than %v left alone\n", verb, len(rep.Orphans), library.FormatSize(rep.Bytes), rep.Young, *grace)
+	abort := "aborted"
+	if *dry {
+		abort = "would abort"
+	}
+	for _, k := range rep.Uploads {
+		fmt.Fprintln(stdout, abort, "the unfinished upload of", k)
+	}
+	fmt.Fprintf(stdout, "%s %d objects (%s), %s %d unfinished uploads; %d newer than %v left alone\n",
+		verb, len(rep.Orphans), library.FormatSize(rep.Bytes), abort, len(rep.Uploads), rep.Young, *grace)
 	return nil
 }
 

@@ -55,6 +55,7 @@ import (
 
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/lru"
+	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/store"
 )
 
@@ -85,7 +86,16 @@ type Options struct {
 	CacheTTL time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// State, if not nil, is the state shared by every process of the
+	// deployment (Redis): New creates a missing link secret under a lock
+	// there, so that processes starting at once on a new store (several
+	// nodes, the command line) all sign with the one secret stored.
+	State state.State
 }
+
+// secretLockTTL bounds the creation of the link secret (a read, a Put and
+// a read back) under the shared lock.
+const secretLockTTL = time.Minute
 
 // Auth checks tokens and links against one store.
 type Auth struct {
@@ -126,7 +136,7 @@ func New(ctx context.Context, st store.Store, opt Options) (*Auth, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	secret, err := loadSecret(ctx, st)
+	secret, err := loadSecret(ctx, st, opt.State)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +144,9 @@ func New(ctx context.Context, st store.Store, opt Options) (*Auth, error) {
 		cache: lru.New[string, cachedToken](4096)}, nil
 }
 
-// loadSecret reads config/secret, creating it first if missing.
-func loadSecret(ctx context.Context, st store.Store) ([]byte, error) {
+// loadSecret reads config/secret, creating it first if missing; with a
+// shared state, under a lock there.
+func loadSecret(ctx context.Context, st store.Store, sh state.State) ([]byte, error) {
 	read := func() ([]byte, error) {
 		rc, err := st.Get(ctx, secretKey, 0, -1)
 		if err != nil {
@@ -158,6 +169,24 @@ func loadSecret(ctx context.Context, st store.Store) ([]byte, error) {
 	}
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("auth: read the link secret: %w", err)
+	}
+	if sh != nil {
+		// Two processes that both found no secret would each store one
+		// and keep their own (a Put replaces; the read back below is not
+		// enough when one reads back before the other writes): links
+		// signed by one would be refused by the other.
+		lk, err := sh.Lock(ctx, "auth/secret", secretLockTTL)
+		if err != nil {
+			return nil, fmt.Errorf("auth: lock the creation of the link secret: %w", err)
+		}
+		defer lk.Unlock(context.WithoutCancel(ctx))
+		// Made by another process while we waited?
+		if s, err = read(); err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, fmt.Errorf("auth: read the link secret: %w", err)
+		}
 	}
 	if _, err := st.Put(ctx, secretKey, strings.NewReader(hex.EncodeToString(randBytes(32))+"\n")); err != nil {
 		return nil, fmt.Errorf("auth: create the link secret: %w", err)

@@ -18,13 +18,21 @@ type GCReport struct {
 	Orphans []string `json:"orphans"`
 	// Bytes is their total size.
 	Bytes int64 `json:"bytes"`
-	// Young are orphan-looking objects left alone because they are newer
-	// than the grace period: an ingest may still be writing them.
+	// Uploads are the keys of the writes in progress that were aborted
+	// (store.PartialWriter: S3 multipart uploads that a node dying in
+	// the middle of an ingest left, invisible but taking space).
+	Uploads []string `json:"uploads"`
+	// Young are orphan-looking objects (and writes in progress) left
+	// alone because they are newer than the grace period: an ingest may
+	// still be writing them.
 	Young int `json:"young"`
 }
 
 // GC finds the objects under users/*/assets/ that no committed asset refers
-// to and that are older than grace, and deletes them unless dryRun.
+// to and that are older than grace, and deletes them unless dryRun; with a
+// store that keeps writes in progress apart (store.PartialWriter: S3
+// multipart uploads), it also aborts those under users/ begun before
+// grace.
 // Committed assets (meta.json present) keep their metadata, their index and
 // their chapters; other revisions' objects under the same id are orphans. A
 // deleted asset keeps only its tombstone. grace protects ingests in
@@ -35,7 +43,7 @@ func (l *Library) GC(ctx context.Context, grace time.Duration, dryRun bool) (*GC
 	if err != nil {
 		return nil, err
 	}
-	rep := &GCReport{Orphans: []string{}}
+	rep := &GCReport{Orphans: []string{}, Uploads: []string{}}
 	cutoff := time.Now().Add(-grace)
 	for _, user := range users {
 		objs, err := l.st.List(ctx, assetsPrefix(user))
@@ -79,7 +87,38 @@ func (l *Library) GC(ctx context.Context, grace time.Duration, dryRun bool) (*GC
 			}
 		}
 	}
+	if err := l.gcPartialWrites(ctx, rep, cutoff, dryRun); err != nil {
+		return rep, err
+	}
 	return rep, nil
+}
+
+// gcPartialWrites aborts the writes in progress under users/ that began
+// before cutoff, when the store keeps such writes (store.PartialWriter),
+// and adds them to rep.
+func (l *Library) gcPartialWrites(ctx context.Context, rep *GCReport, cutoff time.Time, dryRun bool) error {
+	pw, ok := l.st.(store.PartialWriter)
+	if !ok {
+		return nil
+	}
+	ws, err := pw.PartialWrites(ctx, "users/")
+	if err != nil {
+		return fmt.Errorf("library: gc: %w", err)
+	}
+	for _, w := range ws {
+		if w.Started.After(cutoff) {
+			rep.Young++
+			continue
+		}
+		rep.Uploads = append(rep.Uploads, w.Key)
+		if dryRun {
+			continue
+		}
+		if err := pw.AbortPartialWrite(ctx, w); err != nil {
+			return fmt.Errorf("library: gc: %w", err)
+		}
+	}
+	return nil
 }
 
 // kept returns the keys of asset user/id that are not orphans: its

@@ -57,6 +57,27 @@ type FileOpener interface {
 	OpenFile(ctx context.Context, key string) (*os.File, error)
 }
 
+// PartialWrite is a write in progress that a backend keeps apart from its
+// objects until it completes or is aborted: an S3 multipart upload.
+type PartialWrite struct {
+	Key     string    // the key being written
+	ID      string    // the backend's id of the write
+	Started time.Time // when it began
+}
+
+// PartialWriter is implemented by backends whose writes in progress
+// outlive the process that made them: an S3 multipart upload stays, its
+// parts taking space, when the node storing it dies in the middle of a
+// Put. List does not show them; jitstream gc aborts the old ones.
+type PartialWriter interface {
+	// PartialWrites lists the writes in progress of keys starting with
+	// prefix.
+	PartialWrites(ctx context.Context, prefix string) ([]PartialWrite, error)
+	// AbortPartialWrite aborts a write in progress, dropping what it
+	// holds; one that is gone already is not an error.
+	AbortPartialWrite(ctx context.Context, w PartialWrite) error
+}
+
 // Checker is implemented by backends that can check cheaply that they
 // work (for health checks), beyond answering a Stat.
 type Checker interface {

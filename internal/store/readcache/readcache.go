@@ -150,6 +150,23 @@ func (c *Cache) Delete(ctx context.Context, key string) error {
 	return c.st.Delete(ctx, key)
 }
 
+// PartialWrites implements store.PartialWriter when the store does; it
+// lists none otherwise.
+func (c *Cache) PartialWrites(ctx context.Context, prefix string) ([]store.PartialWrite, error) {
+	if pw, ok := c.st.(store.PartialWriter); ok {
+		return pw.PartialWrites(ctx, prefix)
+	}
+	return nil, nil
+}
+
+// AbortPartialWrite implements store.PartialWriter when the store does.
+func (c *Cache) AbortPartialWrite(ctx context.Context, w store.PartialWrite) error {
+	if pw, ok := c.st.(store.PartialWriter); ok {
+		return pw.AbortPartialWrite(ctx, w)
+	}
+	return nil
+}
+
 // Check implements store.Checker when the store does.
 func (c *Cache) Check(ctx context.Context) error {
 	if ch, ok := c.st.(store.Checker); ok {

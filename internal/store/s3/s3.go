@@ -4,7 +4,9 @@
 // Objects live in one bucket, under an optional key prefix. Put streams the
 // object in parts of Config.PartSize (a single PUT when it fits in one
 // part), so S3 makes it visible only once it is complete; a failed Put
-// aborts its multipart upload. Get is one ranged GET, sent before Get
+// aborts its multipart upload. Those of a process that died in the middle
+// of a Put stay; PartialWrites lists them and AbortPartialWrite aborts
+// them (jitstream gc). Get is one ranged GET, sent before Get
 // returns so that a missing key fails there.
 //
 // Errors wrap store.ErrNotFound for missing keys, store.ErrInvalidKey for
@@ -47,8 +49,9 @@ type Store struct {
 }
 
 var (
-	_ store.Store   = (*Store)(nil)
-	_ store.Checker = (*Store)(nil)
+	_ store.Store         = (*Store)(nil)
+	_ store.Checker       = (*Store)(nil)
+	_ store.PartialWriter = (*Store)(nil)
 )
 
 // New returns a Store on cfg.Bucket at cfg.Endpoint. It checks that the
@@ -351,6 +354,52 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, obj, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
 		return wrap("delete "+key, err)
+	}
+	return nil
+}
+
+// PartialWrites implements store.PartialWriter: the multipart uploads of
+// keys under prefix that were neither completed nor aborted (a Put
+// aborts its own when it fails; a process that dies cannot).
+func (s *Store) PartialWrites(ctx context.Context, prefix string) ([]store.PartialWrite, error) {
+	if err := store.CheckKey(prefix + "x"); err != nil {
+		return nil, fmt.Errorf("s3: list uploads %q: %w", prefix, store.ErrInvalidKey)
+	}
+	lctx, cancel := context.WithCancel(ctx) // stops the lister on early return
+	defer cancel()
+	var out []store.PartialWrite
+	// The whole bucket's uploads, filtered here: MinIO lists the uploads
+	// of one object name or of all, not those under a prefix (it answers
+	// none), and a bucket has few uploads in progress.
+	for u := range s.client.ListIncompleteUploads(lctx, s.bucket, "", true) {
+		if u.Err != nil {
+			return nil, wrap(fmt.Sprintf("list uploads %q", prefix), u.Err)
+		}
+		key, ok := strings.CutPrefix(u.Key, s.prefix)
+		if !ok || !strings.HasPrefix(key, prefix) || store.CheckKey(key) != nil {
+			continue
+		}
+		out = append(out, store.PartialWrite{Key: key, ID: u.UploadID, Started: u.Initiated})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("s3: list uploads %q: %w", prefix, err)
+	}
+	slices.SortFunc(out, func(a, b store.PartialWrite) int { return strings.Compare(a.Key+"/"+a.ID, b.Key+"/"+b.ID) })
+	return out, nil
+}
+
+// AbortPartialWrite implements store.PartialWriter: it aborts the
+// multipart upload w, whose parts S3 then deletes.
+func (s *Store) AbortPartialWrite(ctx context.Context, w store.PartialWrite) error {
+	obj, err := s.object(w.Key)
+	if err != nil {
+		return fmt.Errorf("s3: abort upload: %w", err)
+	}
+	if err := s.core.AbortMultipartUpload(ctx, s.bucket, obj, w.ID); err != nil {
+		if resp, ok := errorResponse(err); ok && resp.Code == minio.NoSuchUpload {
+			return nil
+		}
+		return wrap("abort upload "+w.ID+" of "+w.Key, err)
 	}
 	return nil
 }
