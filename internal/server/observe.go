@@ -39,8 +39,11 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
 		s.log.Warn("health check: the store does not answer", "err", err, "took", took)
+		// The error itself is in the log, not in the open answer.
+		w.Header().Set("Retry-After", httpserve.RetryAfter)
 		httpserve.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{
-			"status": "unavailable", "store": "error", "error": "store unavailable", "detail": err.Error()})
+			"status": "unavailable", "store": "error", "error": "store unavailable",
+			"detail": "the store does not answer; see the server's log"})
 		return
 	}
 	httpserve.WriteJSON(w, http.StatusOK, map[string]any{

@@ -271,6 +271,9 @@ func TestHealthz(t *testing.T) {
 		if ok := want == http.StatusOK; ok != (j.Status == "ok" && j.Store == "ok") || !ok && (j.Error == "" || j.Detail == "") {
 			t.Errorf("%s: body %s", what, body)
 		}
+		if want == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 503 without Retry-After", what)
+		}
 	}
 	check("store answers", http.StatusOK)
 	st.fail = true

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/minio/minio-go/v7"
@@ -21,10 +22,29 @@ func wrap(op string, err error) error {
 	case isNotFound(err):
 		return fmt.Errorf("s3: %s: %w: %w", op, store.ErrNotFound, err)
 	case isUnavailable(err):
-		return fmt.Errorf("s3: %s: %w: %w", op, store.ErrUnavailable, err)
+		return fmt.Errorf("s3: %s: %w: %w", op, store.ErrUnavailable, hideURL(err))
 	}
 	return fmt.Errorf("s3: %s: %w", op, err)
 }
+
+// hideURL returns err with the text of a *url.Error in it reduced to its
+// cause ("connection refused"), so that the store's internal address does
+// not reach clients in error details; the chain is unchanged.
+func hideURL(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return urlHidden{err: err, msg: ue.Op + ": " + ue.Err.Error()}
+}
+
+type urlHidden struct {
+	err error
+	msg string
+}
+
+func (u urlHidden) Error() string { return u.msg }
+func (u urlHidden) Unwrap() error { return u.err }
 
 // errorResponse returns the S3 error response in err's chain, if any.
 func errorResponse(err error) (minio.ErrorResponse, bool) {

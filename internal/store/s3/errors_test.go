@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/iotest"
@@ -50,6 +51,10 @@ func TestWrap(t *testing.T) {
 				if errors.Is(got, sentinel) != (sentinel == tc.want) {
 					t.Errorf("wrap(%v) = %v; want %v", tc.err, got, tc.want)
 				}
+			}
+			// The store's address never reaches an error's text.
+			if msg := got.Error(); tc.want == store.ErrUnavailable && (strings.Contains(msg, "127.0.0.1:1") || strings.Contains(msg, "nowhere.invalid/b")) {
+				t.Errorf("wrap(%v) = %q: the store's URL is in the message", tc.err, msg)
 			}
 		})
 	}
