@@ -16,6 +16,12 @@ import (
 // endpoint parameter: Amazon S3.
 const DefaultEndpoint = "https://s3.amazonaws.com"
 
+// DefaultURLRetries is the MaxRetries of a Config parsed from a URL without
+// max_retries: a server answering viewers fails within about a second when
+// the store is down (503 with Retry-After: the client comes back), rather
+// than after the client library's default of ten attempts (seconds).
+const DefaultURLRetries = 3
+
 // DefaultPartSize is the multipart part size of a Config with PartSize 0.
 const DefaultPartSize = 16 << 20
 
@@ -81,7 +87,8 @@ func (c Config) String() string {
 //   - region: the bucket's region
 //   - create: a boolean (1, true, 0, false); create the bucket if missing
 //   - part_size: the multipart part size in bytes
-//   - max_retries: attempts per request (see Config.MaxRetries)
+//   - max_retries: attempts per request (see Config.MaxRetries); default
+//     DefaultURLRetries
 //
 // Unknown parameters are an error. Credentials never come from the URL (so
 // that they never end up in logs), but from the environment:
@@ -116,9 +123,10 @@ func parseURL(s string, getenv func(string) string) (Config, error) {
 		return Config{}, errors.New("s3: store URL: unexpected fragment (#)")
 	}
 	c := Config{
-		Endpoint: DefaultEndpoint,
-		Bucket:   u.Host,
-		Prefix:   strings.Trim(u.Path, "/"),
+		Endpoint:   DefaultEndpoint,
+		Bucket:     u.Host,
+		Prefix:     strings.Trim(u.Path, "/"),
+		MaxRetries: DefaultURLRetries,
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {

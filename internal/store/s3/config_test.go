@@ -18,16 +18,16 @@ func TestParseURL(t *testing.T) {
 		{
 			url:  "s3://bucket/optional/prefix?endpoint=http://127.0.0.1:9000&region=us-east-1&create=1",
 			env:  minioEnv,
-			want: Config{Endpoint: "http://127.0.0.1:9000", Bucket: "bucket", Prefix: "optional/prefix", Region: "us-east-1", AccessKey: "root", SecretKey: "minio-secret", Create: true},
+			want: Config{Endpoint: "http://127.0.0.1:9000", Bucket: "bucket", Prefix: "optional/prefix", Region: "us-east-1", AccessKey: "root", SecretKey: "minio-secret", Create: true, MaxRetries: DefaultURLRetries},
 		},
 		{
 			url:  "s3://bucket",
 			env:  awsEnv,
-			want: Config{Endpoint: DefaultEndpoint, Bucket: "bucket", AccessKey: "AKID", SecretKey: "aws-secret"},
+			want: Config{Endpoint: DefaultEndpoint, Bucket: "bucket", AccessKey: "AKID", SecretKey: "aws-secret", MaxRetries: DefaultURLRetries},
 		},
 		{
 			url:  "s3://bucket/",
-			want: Config{Endpoint: DefaultEndpoint, Bucket: "bucket"},
+			want: Config{Endpoint: DefaultEndpoint, Bucket: "bucket", MaxRetries: DefaultURLRetries},
 		},
 		{
 			url:  "s3://my-bucket/p/?create=false&part_size=33554432&max_retries=2&endpoint=https://minio.example:9443",
@@ -35,7 +35,7 @@ func TestParseURL(t *testing.T) {
 		},
 		{
 			url:  "s3://bucket?endpoint=" + "http%3A%2F%2Flocalhost%3A9000",
-			want: Config{Endpoint: "http://localhost:9000", Bucket: "bucket"},
+			want: Config{Endpoint: "http://localhost:9000", Bucket: "bucket", MaxRetries: DefaultURLRetries},
 		},
 		{url: "", wantErr: "scheme"},
 		{url: "bucket/prefix", wantErr: "scheme"},
