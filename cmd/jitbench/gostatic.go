@@ -30,7 +30,7 @@ func startGoStatic(ctx context.Context, c *http.Client, root, logs string) (*ser
 	if err != nil {
 		return nil, fmt.Errorf("go static server: %w", err)
 	}
-	return startServer(ctx, c, "go-static", "/healthz", func(port int) (*proc, error) {
+	return startServer(ctx, c, "go-static", "/healthz", func(port int) (*child, error) {
 		return startProc("go-static", filepath.Join(logs, "go-static.log"), self,
 			"-go-static", root, "-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	})

@@ -66,6 +66,7 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/testutil/nginx"
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 )
 
 type config struct {
@@ -923,7 +924,7 @@ func coldNginx1(ctx context.Context, root string, measure func(c *http.Client, b
 		return err
 	}
 	defer s.stop()
-	if err := getOK(ctx, c, s.base+"/healthz"); err != nil {
+	if err := proc.GetOK(ctx, c, s.base+"/healthz"); err != nil {
 		return err
 	}
 	return measure(c, s.base)

@@ -5,30 +5,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/testutil/nginx"
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 )
 
-// proc is a child process (a jitstream server or nginx) started in its own
-// process group, so that it does not see the terminal's ctrl-C (the bench
-// stops it itself) and so that nginx's workers go with their master.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string // file receiving the child's stdout and stderr
-	done chan struct{}
-	err  error  // exit status, valid once done is closed
-	stop func() // kill (once)
+// child is a child process (a jitstream server or the Go reference),
+// started by internal/testutil/proc in its own process group, so that it
+// does not see the terminal's ctrl-C (the bench stops it itself), and
+// told to go (SIGTERM, on Linux) if the bench dies without cleaning up.
+type child struct {
+	*proc.Process
+	stop func() // stops it (once)
 }
+
+// childStopGrace is how long a stop waits after SIGTERM before SIGKILL.
+const childStopGrace = 6 * time.Second
+
+// childLogTail is how much of a child's log errors quote.
+const childLogTail = 2000
 
 // running holds the stop funcs of every server not yet stopped, for
 // stopAll.
@@ -61,53 +64,17 @@ func track(stop func()) func() {
 	return f
 }
 
-func startProc(name, logPath, bin string, args ...string) (*proc, error) {
-	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+// startProc runs bin with args as the child name, its output appended to
+// logPath.
+func startProc(name, logPath, bin string, args ...string) (*child, error) {
+	p, err := proc.Start(exec.Command(bin, args...), proc.Options{Name: name, Log: logPath, DeathSignal: syscall.SIGTERM})
 	if err != nil {
 		return nil, err
 	}
-	defer lf.Close()
-	fmt.Fprintf(lf, "=== %s %s\n", bin, strings.Join(args, " "))
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = lf, lf
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	p.stop = track(p.kill)
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	return p, nil
+	return &child{Process: p, stop: track(func() { p.Stop(childStopGrace) })}, nil
 }
 
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// kill asks the child's process group to exit, waits for the child to
-// exit, and after a grace period kills the group.
-func (p *proc) kill() {
-	if !p.exited() {
-		terminateGroup(p.cmd.Process)
-		select {
-		case <-p.done:
-		case <-time.After(6 * time.Second):
-			killGroup(p.cmd.Process)
-			<-p.done
-		}
-	}
-	// Anything left in the group (nginx workers whose master was killed).
-	killGroup(p.cmd.Process)
-}
-
+// stopAll stops every server not yet stopped, in parallel.
 func stopAll() {
 	running.Lock()
 	fs := make([]func(), 0, len(running.m))
@@ -123,30 +90,6 @@ func stopAll() {
 	wg.Wait()
 }
 
-// logTail returns the end of the child's log, for error messages.
-func (p *proc) logTail() string {
-	b, err := os.ReadFile(p.log)
-	if err != nil {
-		return ""
-	}
-	const max = 2000
-	if len(b) > max {
-		b = b[len(b)-max:]
-	}
-	return string(bytes.TrimSpace(b))
-}
-
-// freePort returns a loopback port that was free a moment ago. Callers retry
-// when another process takes it in between.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
 // server is a running HTTP server under test.
 type server struct {
 	name    string
@@ -156,39 +99,15 @@ type server struct {
 	startup time.Duration // from exec to the first successful readiness probe
 }
 
-var errExited = errors.New("process exited")
-
-// waitReady polls url until it answers 200, the child exits, or the
-// deadline passes. c should be the client the caller goes on using, so that
-// its next request reuses the probe's connection.
-func waitReady(ctx context.Context, c *http.Client, p *proc, url string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	for {
-		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-		resp, err := c.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p.exited() {
-			return fmt.Errorf("%s: %w (%v) before answering %s:\n%s", p.name, errExited, p.err, url, p.logTail())
-		}
-		if ctx.Err() != nil {
-			if err == nil {
-				err = fmt.Errorf("status %s", resp.Status)
-			}
-			return fmt.Errorf("%s did not answer %s within %v (last: %v); log:\n%s", p.name, url, timeout, err, p.logTail())
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Millisecond):
-		case <-p.done:
-		}
+// waitReady polls url until it answers 200, the child exits, or timeout
+// passes. c should be the client the caller goes on using, so that its
+// next request reuses the probe's connection.
+func waitReady(ctx context.Context, c *http.Client, p *child, url string, timeout time.Duration) error {
+	err := p.WaitReady(ctx, timeout, time.Millisecond, func(ctx context.Context) error { return proc.GetOK(ctx, c, url) })
+	if err != nil {
+		return fmt.Errorf("%w, waiting for %s; log:\n%s", err, url, p.LogTail(childLogTail))
 	}
+	return nil
 }
 
 // cpuTime returns the CPU time the threads of process pid have used, from
@@ -212,48 +131,32 @@ func cpuTime(pid int) (d time.Duration, ok bool) {
 	return d, true
 }
 
-// getOK GETs url and wants 200, discarding the body (keeping the connection).
-func getOK(ctx context.Context, c *http.Client, url string) error {
-	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	return nil
-}
-
 // startServer starts a server with launch (which gets a free port), probing
 // path until it answers. A child that exits before answering (its port
 // taken in the meantime) is retried with another port.
-func startServer(ctx context.Context, c *http.Client, name, path string, launch func(port int) (*proc, error)) (*server, error) {
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
+func startServer(ctx context.Context, c *http.Client, name, path string, launch func(port int) (*child, error)) (*server, error) {
+	var srv *server
+	err := proc.WithFreePorts(1, func(ports []int) error {
 		t0 := time.Now()
-		p, err := launch(port)
+		p, err := launch(ports[0])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		base := fmt.Sprintf("http://127.0.0.1:%d", port)
-		err = waitReady(ctx, c, p, base+path, 30*time.Second)
-		if err == nil {
-			return &server{name: name, base: base, pid: p.cmd.Process.Pid, stop: p.stop, startup: time.Since(t0)}, nil
+		base := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+		if err := waitReady(ctx, c, p, base+path, 30*time.Second); err != nil {
+			p.stop()
+			if errors.Is(err, proc.ErrExited) && strings.Contains(p.LogTail(childLogTail), "in use") {
+				err = fmt.Errorf("%w: %w", proc.ErrAddrInUse, err)
+			}
+			return err
 		}
-		p.stop()
-		lastErr = err
-		if !errors.Is(err, errExited) || !strings.Contains(p.logTail(), "in use") {
-			return nil, err
-		}
+		srv = &server{name: name, base: base, pid: p.Pid(), stop: p.stop, startup: time.Since(t0)}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
+	return srv, nil
 }
 
 // startNginx runs nginx (internal/testutil/nginx: sendfile on, two
@@ -278,7 +181,7 @@ type jitstream struct {
 
 // start runs `jitstream serve` on a free port with the given extra flags.
 func (j *jitstream) start(ctx context.Context, c *http.Client, flags ...string) (*server, error) {
-	return startServer(ctx, c, "jitstream", "/healthz", func(port int) (*proc, error) {
+	return startServer(ctx, c, "jitstream", "/healthz", func(port int) (*child, error) {
 		j.n++
 		args := append([]string{"serve", "--addr", fmt.Sprintf("127.0.0.1:%d", port), "--store", j.store, "--sample=false"}, j.flags...)
 		args = append(args, flags...)

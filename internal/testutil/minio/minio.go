@@ -23,12 +23,8 @@
 package minio
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -38,10 +34,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/store/s3"
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 	miniogo "github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
@@ -112,14 +110,7 @@ type Server struct {
 	buckets     atomic.Int64
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
-}
-
-// process is one run of the server.
-type process struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed once the process has exited
-	waitErr error         // set before exited is closed
+	proc *proc.Process // nil when stopped
 }
 
 // Start starts a MinIO server for the test tb, in a temporary directory of
@@ -204,86 +195,36 @@ func start(dir string) (*Server, error) {
 			return nil, fmt.Errorf("creating %s: %w", sub, err)
 		}
 	}
-	var lastErr error
-	for range 5 {
-		ports, err := freePorts(2)
-		if err != nil {
-			return nil, err
-		}
-		s := &Server{bin: bin, dir: dir, port: ports[0], consolePort: ports[1]}
-		if lastErr = s.launch(); lastErr == nil {
-			return s, nil
-		}
-		if !errors.Is(lastErr, errAddrInUse) {
-			break
-		}
+	var s *Server
+	err = proc.WithFreePorts(2, func(ports []int) error {
+		s = &Server{bin: bin, dir: dir, port: ports[0], consolePort: ports[1]}
+		return s.launch()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, lastErr
-}
-
-// errAddrInUse is the error of a start on a port that was taken.
-var errAddrInUse = errors.New("port already in use")
-
-// freePorts returns n distinct TCP ports on 127.0.0.1 that were free a
-// moment ago.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port: %w", err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
+	return s, nil
 }
 
 // launch runs the server process and waits until it is ready.
 func (s *Server) launch() error {
-	logPath := s.logPath()
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return fmt.Errorf("opening the server log: %w", err)
-	}
-	fmt.Fprintf(logf, "=== %s: starting minio on 127.0.0.1:%d\n", time.Now().Format(time.RFC3339Nano), s.port)
 	cmd := exec.Command(s.bin, "server",
 		"--address", "127.0.0.1:"+strconv.Itoa(s.port),
 		"--console-address", "127.0.0.1:"+strconv.Itoa(s.consolePort),
 		"--certs-dir", filepath.Join(s.dir, "certs"),
 		filepath.Join(s.dir, "data"))
 	cmd.Env = s.env()
-	cmd.Stdout, cmd.Stderr = logf, logf
-	setProcAttr(cmd)
-
-	p := &process{cmd: cmd, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		// On Linux the server gets SIGKILL when the thread that started it
-		// exits (Pdeathsig): keep this thread, locked to this goroutine,
-		// alive until the server exits.
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		started <- nil
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	err = <-started
-	logf.Close() // the child has its own descriptor
+	p, err := proc.Start(cmd, proc.Options{Name: "minio", Log: s.logPath(), DeathSignal: syscall.SIGKILL})
 	if err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
+		return err
 	}
-	if err := waitReady(s.Endpoint(), p.exited); err != nil {
-		stopProcess(p)
-		tail := s.LogTail()
+	if err := p.WaitReady(context.Background(), startTimeout, 20*time.Millisecond, readyProbe(s.Endpoint())); err != nil {
+		p.Stop(stopGrace)
+		tail := p.LogTail(logTail)
 		if strings.Contains(tail, "already in use") {
-			err = fmt.Errorf("%w: %w", errAddrInUse, err)
+			err = fmt.Errorf("%w: %w", proc.ErrAddrInUse, err)
 		}
-		return fmt.Errorf("minio server did not start: %w (exit: %v)\n%s: ...\n%s", err, p.waitErr, logPath, tail)
+		return fmt.Errorf("minio server did not start: %w (exit: %v)\n%s: ...\n%s", err, p.Err(), s.logPath(), tail)
 	}
 	s.mu.Lock()
 	s.proc = p
@@ -317,58 +258,18 @@ func (s *Server) env() []string {
 // answers 200 only once they are.
 var readyPaths = []string{"/minio/health/live", "/minio/health/cluster"}
 
-// waitReady polls the server's health endpoints (readyPaths) until they
-// answer 200, the process exits, or startTimeout passes.
-func waitReady(endpoint string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
+// readyProbe returns the readiness probe of the server at endpoint: it
+// passes once each of readyPaths, in turn, has answered 200.
+func readyProbe(endpoint string) func(context.Context) error {
 	client := &http.Client{Timeout: 2 * time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for _, path := range readyPaths {
-		var last error
-		for {
-			req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint+path, nil)
-			if err != nil {
-				return fmt.Errorf("building the health request: %w", err)
-			}
-			resp, err := client.Do(req)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-				err = fmt.Errorf("%s answered %s", path, resp.Status)
-			}
-			last = err
-			select {
-			case <-exited:
-				return errors.New("the server exited")
-			case <-ctx.Done():
-				return fmt.Errorf("not ready within %v: %w", startTimeout, last)
-			case <-tick.C:
+	next := 0 // the first path of readyPaths not yet passed
+	return func(ctx context.Context) error {
+		for ; next < len(readyPaths); next++ {
+			if err := proc.GetOK(ctx, client, endpoint+readyPaths[next]); err != nil {
+				return err
 			}
 		}
-	}
-	return nil
-}
-
-// stopProcess stops p: SIGTERM, then SIGKILL after stopGrace.
-func stopProcess(p *process) {
-	select {
-	case <-p.exited:
-		return
-	default:
-	}
-	terminate(p.cmd.Process)
-	timer := time.NewTimer(stopGrace)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-	case <-timer.C:
-		kill(p.cmd.Process)
-		<-p.exited
+		return nil
 	}
 }
 
@@ -379,7 +280,7 @@ func (s *Server) stop() {
 	s.proc = nil
 	s.mu.Unlock()
 	if p != nil {
-		stopProcess(p)
+		p.Stop(stopGrace)
 	}
 }
 
@@ -431,19 +332,7 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) logPath() string { return filepath.Join(s.dir, "minio.log") }
 
 // LogTail returns the end of the server's log.
-func (s *Server) LogTail() string {
-	b, err := os.ReadFile(s.logPath())
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	if len(b) > logTail {
-		b = b[len(b)-logTail:]
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return strings.TrimSpace(string(b))
-}
+func (s *Server) LogTail() string { return proc.Tail(s.logPath(), logTail) }
 
 // Config returns the settings of an s3.Store on bucket of the server.
 func (s *Server) Config(bucket string) s3.Config {

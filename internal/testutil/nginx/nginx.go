@@ -12,11 +12,9 @@
 package nginx
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,12 +22,22 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 )
 
-// startTimeout bounds how long StartProcess waits for nginx to answer.
-const startTimeout = 15 * time.Second
+// Bounds on starting and stopping nginx, and how much of its error log
+// errors quote.
+const (
+	// startTimeout bounds how long a start waits for nginx to answer.
+	startTimeout = 15 * time.Second
+	// stopGrace is how long a stop waits after SIGQUIT before SIGKILL.
+	stopGrace = 10 * time.Second
+	logTail   = 4 << 10
+)
 
 // Start runs nginx serving rootDir and returns its base URL, like
 // "http://127.0.0.1:40123" (no trailing slash). nginx is stopped when the
@@ -73,32 +81,7 @@ func StartProcess(rootDir string) (baseURL string, stop func(), err error) {
 	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
 		return "", nil, fmt.Errorf("root dir %s is not a directory: %v", root, err)
 	}
-	// Another process can take the free port between our probe and nginx's
-	// bind; try a few ports.
-	var lastErr error
-	for range 5 {
-		baseURL, stop, err := startOnce(bin, root)
-		if err == nil {
-			return baseURL, stop, nil
-		}
-		lastErr = err
-		if !errors.Is(err, errAddrInUse) {
-			break
-		}
-	}
-	return "", nil, lastErr
-}
-
-var errAddrInUse = errors.New("address in use")
-
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return startOnce(bin, root)
 }
 
 // userDirective is the "user" line of a configuration: workers of a root
@@ -176,17 +159,25 @@ http {
 		port, q(root))
 }
 
+// startOnce runs the static server of root (see StartProcess).
 func startOnce(bin, root string) (baseURL string, stop func(), err error) {
-	baseURL, _, stop, err = launch(bin, "/", func(dir string, port int) string { return config(dir, root, port) })
-	return baseURL, stop, err
+	err = proc.WithFreePorts(1, func(ports []int) error {
+		baseURL, _, stop, err = launch(bin, ports[0], "/", func(dir string) string { return config(dir, root, ports[0]) })
+		return err
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return baseURL, stop, nil
 }
 
-// launch runs nginx with the configuration that conf makes for its
-// private directory dir and port, and waits until it answers HTTP at
-// readyPath (a path nginx answers itself, not an upstream). It
-// returns the base URL, the directory (removed by stop) and a stop func
-// that is safe to call more than once.
-func launch(bin, readyPath string, conf func(dir string, port int) string) (baseURL, dir string, stop func(), err error) {
+// launch runs nginx on port with the configuration that conf makes for
+// its private directory dir, and waits until it answers HTTP at readyPath
+// (a path nginx answers itself, not an upstream). It returns the base
+// URL, the directory (removed by stop) and a stop func that is safe to
+// call more than once. An error wraps proc.ErrAddrInUse when the port was
+// taken.
+func launch(bin string, port int, readyPath string, conf func(dir string) string) (baseURL, dir string, stop func(), err error) {
 	dir, err = os.MkdirTemp("", "jitstream-nginx-")
 	if err != nil {
 		return "", "", nil, fmt.Errorf("creating nginx temp dir: %w", err)
@@ -196,89 +187,58 @@ func launch(bin, readyPath string, conf func(dir string, port int) string) (base
 			os.RemoveAll(dir)
 		}
 	}()
-	port, err := freePort()
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf(dir)), 0o644); err != nil {
+		return "", "", nil, fmt.Errorf("writing nginx config: %w", err)
+	}
+	// nginx's own error log (of the configuration, and -e: the one it uses
+	// before it reads the configuration, as the compiled-in
+	// /var/log/nginx/error.log may not be writable) also receives its
+	// standard output and error.
+	errorLog := filepath.Join(dir, "error.log")
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", errorLog)
+	// Graceful stop: SIGQUIT to the master, whose workers finish and exit;
+	// they share its process group, which gets SIGKILL if nginx lingers.
+	p, err := proc.Start(cmd, proc.Options{Name: "nginx", Log: errorLog, StopSignal: syscall.SIGQUIT})
 	if err != nil {
 		return "", "", nil, err
 	}
-	confPath := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(confPath, []byte(conf(dir, port)), 0o644); err != nil {
-		return "", "", nil, fmt.Errorf("writing nginx config: %w", err)
+	baseURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := p.WaitReady(context.Background(), startTimeout, 20*time.Millisecond, readyProbe(baseURL+readyPath)); err != nil {
+		p.Stop(stopGrace)
+		msg := p.LogTail(logTail)
+		if strings.Contains(msg, "Address already in use") && !errors.Is(err, proc.ErrAddrInUse) {
+			return "", "", nil, fmt.Errorf("%w: %s", proc.ErrAddrInUse, msg)
+		}
+		return "", "", nil, fmt.Errorf("nginx did not start: %w (exit: %v): %s", err, p.Err(), msg)
 	}
-	errorLog := filepath.Join(dir, "error.log")
-
-	// -e sets the error log that nginx uses before it reads the config
-	// (the compiled-in /var/log/nginx/error.log may not be writable).
-	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", errorLog)
-	var output bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &output, &output
-	setProcAttr(cmd) // workers share the group
-	if err := cmd.Start(); err != nil {
-		return "", "", nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
-			quit(cmd.Process) // graceful: workers finish and exit
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				killGroup(cmd.Process)
-				<-exited
-			}
+			p.Stop(stopGrace)
 			os.RemoveAll(dir)
 		})
-	}
-
-	baseURL = fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := waitReady(baseURL+readyPath, exited); err != nil {
-		stop()
-		logText, _ := os.ReadFile(errorLog)
-		msg := strings.TrimSpace(output.String() + "\n" + string(logText))
-		if strings.Contains(msg, "Address already in use") && !errors.Is(err, errAddrInUse) {
-			return "", "", nil, fmt.Errorf("%w: %s", errAddrInUse, msg)
-		}
-		if waitErr != nil {
-			err = fmt.Errorf("%w (exit: %v)", err, waitErr)
-		}
-		return "", "", nil, fmt.Errorf("nginx did not start: %w: %s", err, msg)
 	}
 	return baseURL, dir, stop, nil
 }
 
-// waitReady polls url until nginx answers (any HTTP status), the process
-// exits, or startTimeout passes.
-func waitReady(url string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
-	defer cancel()
+// readyProbe returns the readiness probe of nginx at url: it passes once
+// nginx answers (any status); an answer of another server is final.
+func readyProbe(url string) func(context.Context) error {
 	client := &http.Client{Timeout: time.Second}
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	return func(ctx context.Context) error {
 		req, err := http.NewRequestWithContext(ctx, http.MethodHead, url, nil)
 		if err != nil {
-			return fmt.Errorf("building readiness request: %w", err)
+			return proc.Permanent(fmt.Errorf("building readiness request: %w", err))
 		}
 		resp, err := client.Do(req)
-		if err == nil {
-			resp.Body.Close()
-			if strings.HasPrefix(resp.Header.Get("Server"), "nginx") {
-				return nil
-			}
-			return fmt.Errorf("%w: port answered with server %q, not nginx", errAddrInUse, resp.Header.Get("Server"))
+		if err != nil {
+			return err
 		}
-		select {
-		case <-exited:
-			return errors.New("nginx exited")
-		case <-ctx.Done():
-			return fmt.Errorf("no answer from %s within %v: %w", url, startTimeout, err)
-		case <-tick.C:
+		resp.Body.Close()
+		if server := resp.Header.Get("Server"); !strings.HasPrefix(server, "nginx") {
+			return proc.Permanent(fmt.Errorf("%w: port answered with server %q, not nginx", proc.ErrAddrInUse, server))
 		}
+		return nil
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 )
 
 // Proxy is nginx running as a caching reverse proxy (see StartProxy).
@@ -81,22 +83,22 @@ func StartProxy(tb testing.TB, upstreams []string) *Proxy {
 	if err != nil {
 		tb.Fatalf("nginx: %v", err)
 	}
-	var lastErr error
-	for range 5 {
-		baseURL, dir, stop, err := launch(bin, markPath, func(dir string, port int) string {
-			return proxyConfig(dir, upstreams, port)
+	var proxy *Proxy
+	err = proc.WithFreePorts(1, func(ports []int) error {
+		baseURL, dir, stop, err := launch(bin, ports[0], markPath, func(dir string) string {
+			return proxyConfig(dir, upstreams, ports[0])
 		})
-		if err == nil {
-			tb.Cleanup(stop)
-			return &Proxy{URL: baseURL, dir: dir}
+		if err != nil {
+			return err
 		}
-		lastErr = err
-		if !errors.Is(err, errAddrInUse) {
-			break
-		}
+		tb.Cleanup(stop)
+		proxy = &Proxy{URL: baseURL, dir: dir}
+		return nil
+	})
+	if err != nil {
+		tb.Fatalf("nginx: proxy: %v", err)
 	}
-	tb.Fatalf("nginx: proxy: %v", lastErr)
-	return nil
+	return proxy
 }
 
 // proxyConfig returns the nginx.conf text of the caching proxy.

@@ -17,29 +17,37 @@
 // A missing redis-server binary fails the test (it never skips): run
 // `make deps` to install it.
 //
-// The server runs in its own process group. Stopping sends it SIGTERM, then
-// SIGKILL to the group if it has not exited within 10 seconds. A test
-// binary that crashes (panic, -timeout) leaves its servers running.
+// The server runs in its own process group (internal/testutil/proc), with
+// its output in redis-server.log in its directory. Stopping sends it
+// SIGTERM, then SIGKILL to the group if it has not exited within 10
+// seconds. A test binary that crashes (panic, -timeout) leaves its servers
+// running.
 package redis
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jitstream/jitstream/internal/testutil/proc"
 )
 
-// Bounds on starting and stopping redis-server.
+// Bounds on starting and stopping redis-server, and how much of its log
+// errors quote.
 const (
 	startTimeout = 15 * time.Second
 	stopTimeout  = 10 * time.Second
+	logTail      = 4 << 10
 )
 
 // binaryCandidates are the redis-server binaries tried in turn: the one on
@@ -55,7 +63,7 @@ type Server struct {
 	shared bool
 
 	mu   sync.Mutex
-	proc *process // nil when stopped
+	proc *proc.Process // nil when stopped
 }
 
 // Start runs a redis-server on a free 127.0.0.1 port and waits until it
@@ -108,16 +116,6 @@ func (s *Server) Restart(tb testing.TB) {
 	}
 }
 
-// process is one run of redis-server.
-type process struct {
-	cmd     *exec.Cmd
-	output  *tailBuffer
-	exited  chan struct{} // closed once cmd.Wait returned
-	waitErr error         // set before exited is closed
-}
-
-var errAddrInUse = errors.New("address in use")
-
 // findBinary returns the first of candidates that exists.
 func findBinary(candidates []string) (string, error) {
 	for _, c := range candidates {
@@ -135,34 +133,19 @@ func start(dir string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	var lastErr error
-	for range 5 {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s := &Server{bin: bin, port: port, dir: dir}
-		err = s.launch()
-		if err == nil {
-			return s, nil
-		}
-		if !errors.Is(err, errAddrInUse) {
-			return nil, err
-		}
-		lastErr = err
+	var s *Server
+	err = proc.WithFreePorts(1, func(ports []int) error {
+		s = &Server{bin: bin, port: ports[0], dir: dir}
+		return s.launch()
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("no free port after 5 attempts: %w", lastErr)
+	return s, nil
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+// logPath is the file that receives the server's output (of every run).
+func (s *Server) logPath() string { return filepath.Join(s.dir, "redis-server.log") }
 
 // launch starts redis-server on s.port and waits until it answers.
 func (s *Server) launch() error {
@@ -174,25 +157,23 @@ func (s *Server) launch() error {
 		"--dir", s.dir,
 		"--protected-mode", "no",
 	)
-	out := &tailBuffer{max: 64 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting %s: %w", s.bin, err)
+	p, err := proc.Start(cmd, proc.Options{Name: "redis-server", Log: s.logPath()})
+	if err != nil {
+		return err
 	}
-	p := &process{cmd: cmd, output: out, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := waitReady(s.Addr(), cmd.Process.Pid, p.exited); err != nil {
-		p.terminate()
-		msg := strings.TrimSpace(out.String())
-		if p.waitErr != nil {
-			err = fmt.Errorf("%w (exit: %v)", err, p.waitErr)
+	addr := s.Addr()
+	err = p.WaitReady(context.Background(), startTimeout, 10*time.Millisecond, func(ctx context.Context) error {
+		got, err := serverPID(ctx, addr)
+		if err == nil && got != p.Pid() {
+			return proc.Permanent(fmt.Errorf("%w: %s is answered by process %d, not %d", proc.ErrAddrInUse, addr, got, p.Pid()))
 		}
-		if strings.Contains(msg, "Address already in use") && !errors.Is(err, errAddrInUse) {
-			err = fmt.Errorf("%w: %w", errAddrInUse, err)
+		return err
+	})
+	if err != nil {
+		p.Stop(stopTimeout)
+		msg := p.LogTail(logTail)
+		if strings.Contains(msg, "Address already in use") && !errors.Is(err, proc.ErrAddrInUse) {
+			err = fmt.Errorf("%w: %w", proc.ErrAddrInUse, err)
 		}
 		return fmt.Errorf("redis-server on port %d did not start: %w\n%s", s.port, err, msg)
 	}
@@ -202,66 +183,30 @@ func (s *Server) launch() error {
 	return nil
 }
 
-// stop stops the running process, if any.
+// stop stops the running process, if any: SIGTERM to its process group,
+// then SIGKILL if it has not exited within stopTimeout.
 func (s *Server) stop() {
 	s.mu.Lock()
 	p := s.proc
 	s.proc = nil
 	s.mu.Unlock()
 	if p != nil {
-		p.terminate()
+		p.Stop(stopTimeout)
 	}
 }
 
-// terminate sends SIGTERM to the process group, then SIGKILL if it has
-// not exited within stopTimeout, and waits for the exit.
-func (p *process) terminate() {
-	terminateGroup(p.cmd.Process)
-	t := time.NewTimer(stopTimeout)
-	defer t.Stop()
-	select {
-	case <-p.exited:
-	case <-t.C:
-		killGroup(p.cmd.Process)
-		<-p.exited
-	}
-}
-
-// waitReady polls addr until the redis-server of process pid answers INFO,
-// the process exits, or startTimeout passes. Another server answering on
-// the port gives an error wrapping errAddrInUse.
-func waitReady(addr string, pid int, exited <-chan struct{}) error {
-	deadline := time.Now().Add(startTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		got, err := serverPID(addr, deadline)
-		switch {
-		case err == nil && got == pid:
-			return nil
-		case err == nil:
-			return fmt.Errorf("%w: %s is answered by process %d, not %d", errAddrInUse, addr, got, pid)
-		case !time.Now().Before(deadline):
-			return fmt.Errorf("no answer from %s within %v: %w", addr, startTimeout, err)
-		}
-		select {
-		case <-exited:
-			return errors.New("redis-server exited")
-		case <-tick.C:
-		}
-	}
-}
-
-// serverPID asks the server at addr for its process id (INFO server).
-func serverPID(addr string, deadline time.Time) (int, error) {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
+// serverPID asks the server at addr for its process id (INFO server),
+// within a second and ctx's deadline.
+func serverPID(ctx context.Context, addr string) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
-	if d := time.Now().Add(time.Second); d.Before(deadline) {
-		deadline = d
-	}
+	deadline, _ := ctx.Deadline()
 	if err := conn.SetDeadline(deadline); err != nil {
 		return 0, err
 	}
@@ -291,30 +236,4 @@ func serverPID(addr string, deadline time.Time) (int, error) {
 		}
 	}
 	return 0, errors.New("INFO reply without process_id")
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	max int
-
-	mu  sync.Mutex
-	buf []byte
-}
-
-// Write implements io.Writer.
-func (b *tailBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	if over := len(b.buf) - b.max; over > 0 {
-		b.buf = append(b.buf[:0], b.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-// String returns the bytes kept.
-func (b *tailBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
 }

@@ -1,9 +1,0 @@
-package minio
-
-import "syscall"
-
-// setDeathSignal has the kernel kill the server when the thread that
-// started it exits (the test binary died, say of a test timeout, before
-// stopping it). The thread is kept alive as long as the server runs: see
-// launch.
-func setDeathSignal(a *syscall.SysProcAttr) { a.Pdeathsig = syscall.SIGKILL }
