@@ -142,7 +142,7 @@ func objStore(ctx context.Context, res *results, js *jitstream, fixture, user, i
 		}
 	}
 	mu, mc := median(uncached), median(cached)
-	res.add(row{Name: fmt.Sprintf("first segment, asset not cached on the node vs cached, median of %d (ms)", len(positions)), Unit: "ms",
+	res.add(row{Name: fmt.Sprintf("first segment, asset not cached on the node vs cached, median of %d", len(positions)), Unit: "ms",
 		Ours: ms(mu), Target: "<= 3x cached", Pass: ptr(float64(mu) <= 3*float64(mc)), Ratio: ptr(float64(mu) / float64(mc)), Nginx: ptr(ms(mc))})
 	res.add(row{Name: "first segment on a node just started (S3), median of 3", Unit: "ms", Ours: ms(median(fresh))})
 
