@@ -234,28 +234,6 @@ func TestMultipart(t *testing.T) {
 	}
 }
 
-// cancellingReader reads data and cancels once it has returned n bytes.
-type cancellingReader struct {
-	data   []byte
-	n      int
-	cancel context.CancelFunc
-}
-
-func (c *cancellingReader) Read(p []byte) (int, error) {
-	if len(c.data) == 0 {
-		return 0, io.EOF
-	}
-	if c.n <= 0 {
-		c.cancel()
-	} else if len(p) > c.n {
-		p = p[:c.n]
-	}
-	k := copy(p, c.data)
-	c.data = c.data[k:]
-	c.n -= k
-	return k, nil
-}
-
 // incompleteUploads lists the multipart uploads in progress in bucket.
 func incompleteUploads(t *testing.T, c *miniogo.Client, bucket string) []string {
 	t.Helper()
@@ -317,7 +295,7 @@ func TestFailedPutAbortsUpload(t *testing.T) {
 		{
 			"context cancelled after a part and a half",
 			func(ctx context.Context, cancel context.CancelFunc) error {
-				_, err := s.Put(ctx, "cancelled", &cancellingReader{data: data, n: s3.MinPartSize * 3 / 2, cancel: cancel})
+				_, err := s.Put(ctx, "cancelled", storetest.CancellingReader(data, s3.MinPartSize*3/2, cancel))
 				return err
 			},
 			func(err error) bool { return errors.Is(err, context.Canceled) },

@@ -112,8 +112,13 @@ type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
 
-// cancellingReader reads data and calls cancel once it has returned n
-// bytes, then goes on reading.
+// CancellingReader returns a reader of data that calls cancel once it has
+// returned n bytes, then goes on reading: a request whose client goes away
+// in the middle of an upload.
+func CancellingReader(data []byte, n int, cancel context.CancelFunc) io.Reader {
+	return &cancellingReader{data: data, n: n, cancel: cancel}
+}
+
 type cancellingReader struct {
 	data   []byte
 	n      int
