@@ -5,18 +5,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jitstream/jitstream/internal/store"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
@@ -61,18 +60,7 @@ func smallBufferServer(t *testing.T, st store.Store, f *vfile.File, o Options, d
 // status line and returns the connection, which it then leaves unread.
 func stalledClient(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	d := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
-		})
-		return errors.Join(err, serr)
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	c := httpt.DialRecvBuffer(t, addr, 16<<10)
 	if _, err := io.WriteString(c, "GET /f HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"io"
 	"mime/multipart"
 	"net"
@@ -13,7 +12,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
 )
 
@@ -48,24 +47,6 @@ func hardened(t *testing.T, e *jitserver.Env, opt server.Options, l server.Limit
 	srv.Start()
 	t.Cleanup(srv.Close)
 	return srv.Listener.Addr().String()
-}
-
-// dialSmall connects to addr with a 4 KiB receive buffer.
-func dialSmall(t *testing.T, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4<<10)
-		})
-		return errors.Join(err, serr)
-	}}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
 }
 
 // closedWithin reads c until it ends and fails unless that happens within
@@ -96,7 +77,7 @@ func TestStalledDownloadIsDropped(t *testing.T) {
 	file := "/files/" + jitserver.User + "/" + a.ID + ".mp4"
 	_, whole := e.Get(t, file)
 
-	c := dialSmall(t, addr)
+	c := httpt.DialRecvBuffer(t, addr, 4<<10)
 	start := time.Now()
 	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: test\r\n\r\n", file)
 	br := bufio.NewReaderSize(c, 256)
@@ -223,7 +204,7 @@ func TestSlowlorisIsCut(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	e := jitserver.New(t)
 	addr := hardened(t, e, server.Options{}, server.Limits{}, func(s *http.Server) { s.ReadHeaderTimeout = timeout })
-	c := dialSmall(t, addr)
+	c := httpt.DialRecvBuffer(t, addr, 4<<10)
 	start := time.Now()
 	hdr := "GET /healthz HTTP/1.1\r\nHost: test\r\nX-Slow: " + strings.Repeat("a", 200) + "\r\n\r\n"
 	sent := 0
