@@ -121,23 +121,13 @@ func library(t *testing.T, e *jitserver.Env) []asset {
 	}
 }
 
-// filesListing is the JSON file view of alice's library, without the
-// query-named example clips.
+// filesListing is the sizes of the JSON file view of alice's library,
+// without the query-named example clips (see jsonView).
 func filesListing(t *testing.T, e *jitserver.Env) map[string]int64 {
 	t.Helper()
-	resp, b := e.Get(t, "/files/alice/", "Accept", "application/json")
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("listing: %d %s", resp.StatusCode, b)
-	}
-	var l listing
-	if err := json.Unmarshal(b, &l); err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]int64{}
-	for _, f := range l.Files {
-		if !strings.Contains(f.Name, "?") {
-			out[f.Name] = f.Size
-		}
+	for name, f := range jsonView(t, e) {
+		out[name] = f.Size
 	}
 	return out
 }
