@@ -16,6 +16,7 @@ import (
 	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/store/readcache"
 	"github.com/jitstream/jitstream/internal/store/s3"
+	"github.com/jitstream/jitstream/internal/tusupload"
 )
 
 // common holds the flags every command shares: where the store is, where
@@ -134,7 +135,7 @@ func sizeFlag(fs *flag.FlagSet, name string, def int64, usage string) *int64 {
 // store for a local store, else a local temporary directory.
 func (c *common) uploadsDir(st store.Store) string {
 	if fs, ok := st.(*store.FS); ok {
-		return filepath.Join(fs.Root(), ".tmp-uploads")
+		return tusupload.DefaultDir(fs.Root())
 	}
 	return filepath.Join(os.TempDir(), "jitstream-uploads")
 }
