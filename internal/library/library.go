@@ -14,6 +14,7 @@
 package library
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -50,7 +51,10 @@ type Asset struct {
 	Ingested time.Time `json:"ingested"` // when the asset was committed
 	Rev      string    `json:"rev"`      // revision: distinguishes re-ingests of one id
 	Index    string    `json:"index"`    // store key of the media index
-	Chapters []Chapter `json:"chapters"`
+	// IndexSize is the index's size in bytes (0 in metadata written
+	// before it was recorded).
+	IndexSize int64     `json:"index_size,omitempty"`
+	Chapters  []Chapter `json:"chapters"`
 }
 
 // Chapter is one original file of an asset.
@@ -393,7 +397,8 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 	}
 	a.Index = assetPrefix(user, id) + "index-" + rev + ".jsix"
 	stored = append(stored, a.Index)
-	if _, err := l.st.Put(ctx, a.Index, strings.NewReader(string(enc))); err != nil {
+	a.IndexSize = int64(len(enc))
+	if _, err := l.st.Put(ctx, a.Index, bytes.NewReader(enc)); err != nil {
 		return nil, fmt.Errorf("library: store index: %w", err)
 	}
 	meta, err := json.MarshalIndent(a, "", "  ")
@@ -509,6 +514,14 @@ func (l *Library) loadAsset(ctx context.Context, user, id string) (*Asset, error
 	if err := json.NewDecoder(io.LimitReader(rc, 1<<20)).Decode(&a); err != nil {
 		return nil, fmt.Errorf("library: asset %s/%s: bad metadata: %w", user, id, err)
 	}
+	// The sizes of the asset's immutable objects are known: a read cache
+	// need not ask the store for them.
+	for _, c := range a.Chapters {
+		store.HintSize(l.st, c.Object, c.Size)
+	}
+	if a.IndexSize > 0 {
+		store.HintSize(l.st, a.Index, a.IndexSize)
+	}
 	return &a, nil
 }
 
@@ -522,7 +535,7 @@ func (l *Library) Index(ctx context.Context, a *Asset) (*media.Index, error) {
 		return nil, fmt.Errorf("library: load index of %s/%s: %w", a.User, a.ID, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	b, err := readIndex(rc, a.IndexSize)
 	if err != nil {
 		return nil, fmt.Errorf("library: load index of %s/%s: %w", a.User, a.ID, err)
 	}
@@ -533,6 +546,27 @@ func (l *Library) Index(ctx context.Context, a *Asset) (*media.Index, error) {
 	l.indexes.Add(indexCacheKey(a), ix, indexCost(ix))
 	return ix, nil
 }
+
+// readIndex reads an index of the given size (0 if unknown) whole, into
+// one buffer of that size when it is known.
+func readIndex(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > maxIndexBytes {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, size)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, err
+	}
+	// The object must end there: one byte more means the size was wrong.
+	if n, _ := r.Read(make([]byte, 1)); n != 0 {
+		return nil, fmt.Errorf("index larger than its recorded %d bytes", size)
+	}
+	return b, nil
+}
+
+// maxIndexBytes bounds the preallocation of readIndex (a size read from
+// metadata); larger indexes are read as they come.
+const maxIndexBytes = 1 << 30
 
 // indexCost estimates an index's memory: ~37 bytes per sample plus entries.
 func indexCost(ix *media.Index) int64 {

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"slices"
 )
 
-// Binary index format (integers are unsigned LEB128 varints unless noted):
+// Binary index format, version 2 (integers are unsigned LEB128 varints
+// unless noted; "fixed width w" means w bytes per value, little endian):
 //
 //	"JSIX"                 magic
 //	version                1 byte (indexVersion)
@@ -17,28 +17,63 @@ import (
 //	                       columns left out (only ChapterStart and
 //	                       ChapterDesc are kept)
 //	per track, in order:
+//	  length               number of bytes of the track's columns (flags to
+//	                       Dur), so that tracks can be decoded
+//	                       independently
 //	  flags                1 byte: 1 = CTO column present, 2 = Sync column present
-//	  Size                 fixed width (see appendFixed)
-//	  Offset               per chapter: the first sample's offset (uvarint),
-//	                       then for each further sample the zigzag varint of
-//	                       offset - (previous offset + previous size): 0 for
-//	                       samples stored back to back
-//	  Dur                  run-length: number of runs, then (count, value) pairs
-//	  CTO                  if present: zigzag-encoded, fixed width
+//	  Size                 base (the smallest size), width w (1 byte, 1-4),
+//	                       then each size - base in fixed width w
+//	  CTO                  if present: base (the smallest CTO, as a zigzag
+//	                       varint), width w (1 byte, 0-4), then each
+//	                       CTO - base (modulo 2^32) in fixed width w
+//	  Offset length        number of bytes of the Offset column
+//	  Offset               per chapter, jumps, each followed by an optional
+//	                       run of samples stored back to back, that cover
+//	                       exactly the chapter's samples:
+//	                         jump  the 65-bit value g<<1 | r as a varint,
+//	                               where g is the zigzag encoding of the
+//	                               sample's offset minus the end (offset +
+//	                               size) of the chapter's previous sample,
+//	                               or minus 0 for its first sample, and r
+//	                               is 1 if a run follows
+//	                         run   the number of samples (at least 1) that
+//	                               follow the jump's sample, each starting
+//	                               where the previous one ends, minus 1
+//	  Sync length          if Sync is present: number of bytes of Sync
 //	  Sync                 if present: number of sync samples, then the
-//	                       indexes of the sync samples as uvarint deltas
+//	                       index of the first and the differences between
+//	                       the following ones
+//	  Dur                  the rest of the track's bytes: number of runs,
+//	                       then (count, value) pairs; or, when that is
+//	                       longer (varying durations), 0, then if there are
+//	                       samples base (the smallest duration), width w
+//	                       (1 byte, 0-4), and each duration - base in fixed
+//	                       width w
 //	CRC-32C                4 bytes, little endian, of everything before
+//
+// Version 1, which Unmarshal still reads, differs in the track columns:
+// no length prefixes (of tracks, Offset and Sync); the order is flags,
+// Size, Offset, Dur, CTO, Sync; Size is a width w (0-4) then each size in
+// fixed width w, without base; CTO the same for the 32-bit zigzag
+// encodings of the CTOs; Offset has one varint per sample: per chapter, the
+// first sample's offset, then for each further sample the zigzag varint of
+// offset - (previous offset + previous size); Dur is always in runs.
 //
 // Unmarshal checks every length and count against the bytes that are left
 // before allocating, so a corrupt index yields an error, never a panic or a
-// huge allocation.
-
+// huge allocation: every sample takes at least one byte (of its Size in
+// version 2, of its Offset in version 1).
 const (
 	indexMagic   = "JSIX"
-	indexVersion = 1
+	indexVersion = 2
 
 	colCTO  = 1
 	colSync = 2
+
+	// parallelMinSamples is the number of samples from which Unmarshal
+	// decodes a version 2 index in parallel; below it, starting
+	// goroutines costs more than it saves.
+	parallelMinSamples = 20000
 )
 
 // Marshal encodes an index compactly. The index must be consistent (see
@@ -51,6 +86,11 @@ func Marshal(ix *Index) ([]byte, error) {
 	if err := ix.Validate(); err != nil {
 		return nil, fmt.Errorf("media: marshal: %w", err)
 	}
+	return encode(ix)
+}
+
+// encode encodes an index that Marshal checked.
+func encode(ix *Index) ([]byte, error) {
 	hdr := *ix
 	hdr.Tracks = make([]*Track, len(ix.Tracks))
 	total := 0
@@ -64,13 +104,16 @@ func Marshal(ix *Index) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("media: marshal header: %w", err)
 	}
-	b := make([]byte, 0, len(indexMagic)+1+binary.MaxVarintLen64+len(hj)+total*6+64)
+	b := make([]byte, 0, len(indexMagic)+1+binary.MaxVarintLen64+len(hj)+total*4+64)
 	b = append(b, indexMagic...)
 	b = append(b, indexVersion)
 	b = binary.AppendUvarint(b, uint64(len(hj)))
 	b = append(b, hj...)
+	var cols []byte
 	for _, t := range ix.Tracks {
-		b = appendColumns(b, &t.Samples)
+		cols = appendColumns(cols[:0], &t.Samples)
+		b = binary.AppendUvarint(b, uint64(len(cols)))
+		b = append(b, cols...)
 	}
 	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, crcTable()))
 	return b, nil
@@ -78,6 +121,14 @@ func Marshal(ix *Index) ([]byte, error) {
 
 func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
 
+// zigzag maps signed integers to unsigned ones, small magnitudes to small
+// values: 0, -1, 1, -2, ... to 0, 1, 2, 3, ...
+func zigzag(v int64) uint64 { return uint64(v<<1) ^ uint64(v>>63) }
+
+// unzigzag undoes zigzag.
+func unzigzag(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// appendColumns appends the sample columns of s in the version 2 encoding.
 func appendColumns(b []byte, s *Samples) []byte {
 	var flags byte
 	if s.CTO != nil {
@@ -87,73 +138,153 @@ func appendColumns(b []byte, s *Samples) []byte {
 		flags |= colSync
 	}
 	b = append(b, flags)
-	b = appendFixed(b, s.Size)
-	for c := 0; c+1 < len(s.ChapterStart); c++ {
-		for i := s.ChapterStart[c]; i < s.ChapterStart[c+1]; i++ {
-			if i == s.ChapterStart[c] {
-				b = binary.AppendUvarint(b, uint64(s.Offset[i]))
-			} else {
-				b = binary.AppendVarint(b, s.Offset[i]-(s.Offset[i-1]+int64(s.Size[i-1])))
-			}
-		}
+	var base uint32
+	if len(s.Size) > 0 {
+		base = slices.Min(s.Size)
 	}
-	runs := 0
-	for i := range s.Dur {
-		if i == 0 || s.Dur[i] != s.Dur[i-1] {
-			runs++
-		}
-	}
-	b = binary.AppendUvarint(b, uint64(runs))
-	for i := 0; i < len(s.Dur); {
-		j := i + 1
-		for j < len(s.Dur) && s.Dur[j] == s.Dur[i] {
-			j++
-		}
-		b = binary.AppendUvarint(b, uint64(j-i))
-		b = binary.AppendUvarint(b, uint64(s.Dur[i]))
-		i = j
-	}
+	b = binary.AppendUvarint(b, uint64(base))
+	b = appendFixed(b, s.Size, base, 1)
 	if s.CTO != nil {
-		z := make([]uint32, len(s.CTO))
+		var base int32
+		if len(s.CTO) > 0 {
+			base = slices.Min(s.CTO)
+		}
+		u := make([]uint32, len(s.CTO))
 		for i, v := range s.CTO {
-			z[i] = uint32(v<<1) ^ uint32(v>>31) // zigzag
+			u[i] = uint32(v)
 		}
-		b = appendFixed(b, z)
+		b = binary.AppendVarint(b, int64(base))
+		b = appendFixed(b, u, uint32(base), 0)
 	}
+	b = appendWithLength(b, appendOffsets(nil, s))
 	if s.Sync != nil {
-		k := 0
-		for _, v := range s.Sync {
-			if v {
-				k++
+		b = appendWithLength(b, appendSync(nil, s.Sync))
+	}
+	return appendDurations(b, s.Dur)
+}
+
+// appendWithLength appends the length of col, then col.
+func appendWithLength(b, col []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(col)))
+	return append(b, col...)
+}
+
+// appendOffsets appends the Offset column of s in the version 2 encoding:
+// per chapter, jumps, each followed by an optional run of samples stored
+// back to back.
+func appendOffsets(b []byte, s *Samples) []byte {
+	cs := s.ChapterStart
+	for c := 0; c+1 < len(cs); c++ {
+		var end int64 // end of the previous sample of the chapter
+		for i := cs[c]; i < cs[c+1]; {
+			g := zigzag(s.Offset[i] - end)
+			end = s.Offset[i] + int64(s.Size[i])
+			j := i + 1
+			for j < cs[c+1] && s.Offset[j] == end {
+				end += int64(s.Size[j])
+				j++
 			}
-		}
-		b = binary.AppendUvarint(b, uint64(k))
-		prev := 0
-		for i, v := range s.Sync {
-			if v {
-				b = binary.AppendUvarint(b, uint64(i-prev))
-				prev = i
+			// The jump is the 65-bit value g<<1 | r as a varint: its
+			// first byte holds r and the low 6 bits of g, the rest is
+			// the uvarint of g>>6.
+			tok := byte(g&0x3f) << 1
+			if j > i+1 {
+				tok |= 1
 			}
+			if g>>6 == 0 {
+				b = append(b, tok)
+			} else {
+				b = append(b, tok|0x80)
+				b = binary.AppendUvarint(b, g>>6)
+			}
+			if j > i+1 {
+				b = binary.AppendUvarint(b, uint64(j-i-2))
+			}
+			i = j
 		}
 	}
 	return b
 }
 
-// appendFixed appends vals as fixed-width little-endian integers: one byte
-// giving the width w (0-4, the fewest bytes that hold the largest value),
-// then w bytes per value. Sample sizes and composition offsets vary little in
-// magnitude, so this is about as small as varints and decodes much faster.
-func appendFixed(b []byte, vals []uint32) []byte {
+// appendSync appends the Sync column sync: the number of sync samples, then
+// their indexes as deltas.
+func appendSync(b []byte, sync []bool) []byte {
+	k := 0
+	for _, v := range sync {
+		if v {
+			k++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(k))
+	prev := 0
+	for i, v := range sync {
+		if v {
+			b = binary.AppendUvarint(b, uint64(i-prev))
+			prev = i
+		}
+	}
+	return b
+}
+
+// appendRuns appends the durations dur as runs: the number of runs, then
+// (count, value) pairs.
+func appendRuns(b []byte, dur []uint32) []byte {
+	runs := 0
+	for i := range dur {
+		if i == 0 || dur[i] != dur[i-1] {
+			runs++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(runs))
+	for i := 0; i < len(dur); {
+		j := i + 1
+		for j < len(dur) && dur[j] == dur[i] {
+			j++
+		}
+		b = binary.AppendUvarint(b, uint64(j-i))
+		b = binary.AppendUvarint(b, uint64(dur[i]))
+		i = j
+	}
+	return b
+}
+
+// appendDurations appends the Dur column in the version 2 encoding: as runs
+// (constant frame rates), or in fixed width when that is shorter (variable
+// frame rates).
+func appendDurations(b []byte, dur []uint32) []byte {
+	n := len(b)
+	b = appendRuns(b, dur)
+	if len(dur) == 0 {
+		return b
+	}
+	base := slices.Min(dur)
+	fixed := binary.AppendUvarint([]byte{0}, uint64(base))
+	fixed = appendFixed(fixed, dur, base, 0)
+	if len(fixed) < len(b)-n {
+		b = append(b[:n], fixed...)
+	}
+	return b
+}
+
+// appendFixed appends vals as fixed-width little-endian integers, less
+// base (which is at most the smallest value): one byte giving the width w
+// (minWidth-4: the fewest bytes that hold the largest v - base, but at
+// least minWidth), then w bytes per value. Sample sizes and composition
+// offsets vary little, so this is about as small as varints and decodes
+// much faster.
+func appendFixed(b []byte, vals []uint32, base uint32, minWidth int) []byte {
 	var m uint32
 	for _, v := range vals {
-		m |= v
+		m |= v - base
 	}
 	w := 0
 	for ; m != 0; m >>= 8 {
 		w++
 	}
+	w = max(w, minWidth)
 	b = append(b, byte(w))
 	for _, v := range vals {
+		v -= base
 		switch w {
 		case 1:
 			b = append(b, byte(v))
@@ -166,292 +297,4 @@ func appendFixed(b []byte, vals []uint32) []byte {
 		}
 	}
 	return b
-}
-
-// readFixed decodes len(out) values written by appendFixed from b at p and
-// returns the position after them, or -1.
-func readFixed(b []byte, p int, out []uint32) int {
-	if p >= len(b) {
-		return -1
-	}
-	w := int(b[p])
-	p++
-	n := len(out)
-	if w > 4 || n > (len(b)-p)/max(w, 1) {
-		return -1
-	}
-	src := b[p : p+n*w]
-	switch w {
-	case 0:
-		clear(out)
-	case 1:
-		for i := range out {
-			out[i] = uint32(src[i])
-		}
-	case 2:
-		for i := range out {
-			out[i] = uint32(binary.LittleEndian.Uint16(src[2*i:]))
-		}
-	case 3:
-		for i := range out {
-			q := src[3*i : 3*i+3]
-			out[i] = uint32(q[0]) | uint32(q[1])<<8 | uint32(q[2])<<16
-		}
-	case 4:
-		for i := range out {
-			out[i] = binary.LittleEndian.Uint32(src[4*i:])
-		}
-	}
-	return p + n*w
-}
-
-// decoder reads varints from an index, remembering the first error.
-type decoder struct {
-	b   []byte
-	p   int
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf("media: index: %s: %w", fmt.Sprintf(format, args...), ErrInvalid)
-	}
-	d.p = len(d.b)
-}
-
-func (d *decoder) left() int { return len(d.b) - d.p }
-
-func (d *decoder) byte() byte {
-	if d.p >= len(d.b) {
-		d.fail("truncated")
-		return 0
-	}
-	c := d.b[d.p]
-	d.p++
-	return c
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.p < len(d.b) {
-		if c := d.b[d.p]; c < 0x80 {
-			d.p++
-			return uint64(c)
-		}
-	}
-	v, n := binary.Uvarint(d.b[d.p:])
-	if n <= 0 {
-		d.fail("bad varint at byte %d", d.p)
-		return 0
-	}
-	d.p += n
-	return v
-}
-
-func (d *decoder) uint32() uint32 {
-	v := d.uvarint()
-	if v > math.MaxUint32 {
-		d.fail("value %d out of range", v)
-		return 0
-	}
-	return uint32(v)
-}
-
-// Unmarshal decodes an index made by Marshal, derives its DTS columns and
-// validates it. Corrupt or truncated input yields an error wrapping
-// ErrInvalid.
-func Unmarshal(b []byte) (*Index, error) {
-	if len(b) < len(indexMagic)+1+4 || string(b[:len(indexMagic)]) != indexMagic {
-		return nil, fmt.Errorf("media: index: not an index: %w", ErrInvalid)
-	}
-	if v := b[len(indexMagic)]; v != indexVersion {
-		return nil, fmt.Errorf("media: index: version %d, want %d: %w", v, indexVersion, ErrUnsupported)
-	}
-	body := b[:len(b)-4]
-	if crc32.Checksum(body, crcTable()) != binary.LittleEndian.Uint32(b[len(b)-4:]) {
-		return nil, fmt.Errorf("media: index: checksum mismatch: %w", ErrInvalid)
-	}
-	d := &decoder{b: body, p: len(indexMagic) + 1}
-	hl := d.uvarint()
-	if d.err != nil || hl > uint64(d.left()) {
-		return nil, fmt.Errorf("media: index: bad header length: %w", ErrInvalid)
-	}
-	ix := new(Index)
-	if err := json.Unmarshal(d.b[d.p:d.p+int(hl)], ix); err != nil {
-		return nil, fmt.Errorf("media: index: header: %v: %w", err, ErrInvalid)
-	}
-	d.p += int(hl)
-	for ti, t := range ix.Tracks {
-		if t == nil {
-			return nil, fmt.Errorf("media: index: track %d missing: %w", ti+1, ErrInvalid)
-		}
-		if err := d.columns(ix, t); err != nil {
-			return nil, err
-		}
-	}
-	if d.left() != 0 {
-		return nil, fmt.Errorf("media: index: %d trailing bytes: %w", d.left(), ErrInvalid)
-	}
-	for _, t := range ix.Tracks {
-		t.Samples.Derive()
-	}
-	if err := ix.Validate(); err != nil {
-		return nil, fmt.Errorf("media: index: %w: %w", err, ErrInvalid)
-	}
-	return ix, nil
-}
-
-// uvarint decodes the varint at b[p:], returning the value and the position
-// after it, or p = -1 if it is truncated or longer than 64 bits.
-func uvarint(b []byte, p int) (uint64, int) {
-	var v uint64
-	for s := uint(0); s < 64; s += 7 {
-		if p >= len(b) {
-			return 0, -1
-		}
-		c := b[p]
-		p++
-		if c < 0x80 {
-			if s == 63 && c > 1 {
-				return 0, -1
-			}
-			return v | uint64(c)<<s, p
-		}
-		v |= uint64(c&0x7f) << s
-	}
-	return 0, -1
-}
-
-// columns decodes the sample columns of t.
-func (d *decoder) columns(ix *Index, t *Track) error {
-	s := &t.Samples
-	cs := s.ChapterStart
-	if len(cs) != len(ix.Chapters)+1 || len(s.ChapterDesc) != len(ix.Chapters) || cs[0] != 0 {
-		return fmt.Errorf("media: index: track %d: bad chapter table: %w", t.ID, ErrInvalid)
-	}
-	for c := 1; c < len(cs); c++ {
-		if cs[c] < cs[c-1] {
-			return fmt.Errorf("media: index: track %d: chapter table out of order: %w", t.ID, ErrInvalid)
-		}
-	}
-	n := cs[len(cs)-1]
-	// Every sample takes at least one byte (its offset).
-	if n > d.left() {
-		return fmt.Errorf("media: index: track %d: %d samples do not fit in %d bytes: %w", t.ID, n, d.left(), ErrInvalid)
-	}
-	flags := d.byte()
-	if flags&^(colCTO|colSync) != 0 {
-		d.fail("track %d: unknown column flags %#x", t.ID, flags)
-	}
-	if d.err != nil {
-		return d.err
-	}
-	b := d.b
-
-	size := make([]uint32, n)
-	if d.p = readFixed(b, d.p, size); d.p < 0 {
-		d.fail("track %d: bad size column", t.ID)
-		return d.err
-	}
-
-	off := make([]int64, n)
-	p := d.p
-	for c := 0; c+1 < len(cs); c++ {
-		limit := ix.Chapters[c].Size
-		var next int64
-		for i := cs[c]; i < cs[c+1]; i++ {
-			var u uint64
-			if p < len(b) && b[p] < 0x80 {
-				u = uint64(b[p])
-				p++
-			} else if u, p = uvarint(b, p); p < 0 {
-				d.fail("track %d: bad offset column", t.ID)
-				return d.err
-			}
-			var o int64
-			if i == cs[c] {
-				if u > math.MaxInt64 {
-					d.fail("track %d: offset out of range", t.ID)
-					return d.err
-				}
-				o = int64(u)
-			} else {
-				// next <= limit, so next+delta cannot overflow unless
-				// delta is huge; compare in a way that cannot.
-				delta := int64(u>>1) ^ -int64(u&1)
-				if delta > limit-next || delta < -next {
-					d.fail("track %d sample %d: offset out of range", t.ID, i)
-					return d.err
-				}
-				o = next + delta
-			}
-			if o < 0 || o > limit || int64(size[i]) > limit-o {
-				d.fail("track %d sample %d (bytes %d+%d) lies outside chapter %d (%d bytes)", t.ID, i, o, size[i], c+1, limit)
-				return d.err
-			}
-			off[i] = o
-			next = o + int64(size[i])
-		}
-	}
-	d.p = p
-
-	runs := d.uvarint()
-	if runs > uint64(n) || runs*2 > uint64(d.left()) {
-		d.fail("track %d: bad duration runs", t.ID)
-	}
-	dur := make([]uint32, n)
-	i := 0
-	for r := uint64(0); r < runs && d.err == nil; r++ {
-		cnt := d.uvarint()
-		v := d.uint32()
-		if cnt == 0 || cnt > uint64(n-i) {
-			d.fail("track %d: bad duration run", t.ID)
-			break
-		}
-		for k := i + int(cnt); i < k; i++ {
-			dur[i] = v
-		}
-	}
-	if i != n {
-		d.fail("track %d: durations cover %d of %d samples", t.ID, i, n)
-	}
-	if d.err != nil {
-		return d.err
-	}
-
-	var cto []int32
-	if flags&colCTO != 0 {
-		u := make([]uint32, n)
-		if d.p = readFixed(b, d.p, u); d.p < 0 {
-			d.fail("track %d: bad CTO column", t.ID)
-			return d.err
-		}
-		cto = make([]int32, n)
-		for i, v := range u {
-			cto[i] = int32(v>>1) ^ -int32(v&1) // zigzag
-		}
-	}
-
-	var sync []bool
-	if flags&colSync != 0 {
-		k := d.uvarint()
-		if k > uint64(n) || k > uint64(d.left()) {
-			d.fail("track %d: bad sync table", t.ID)
-		}
-		sync = make([]bool, n)
-		pos := uint64(0)
-		for j := uint64(0); j < k && d.err == nil; j++ {
-			delta := d.uvarint()
-			if (j > 0 && delta == 0) || delta >= uint64(n)-pos {
-				d.fail("track %d: bad sync table", t.ID)
-				break
-			}
-			pos += delta
-			sync[pos] = true
-		}
-	}
-	if d.err != nil {
-		return d.err
-	}
-	s.Offset, s.Size, s.Dur, s.CTO, s.Sync = off, size, dur, cto, sync
-	return nil
 }

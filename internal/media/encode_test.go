@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"hash/crc32"
+	"math"
 	"math/rand/v2"
 	"reflect"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -73,6 +75,8 @@ func TestUnmarshalCorrupt(t *testing.T) {
 	}
 	hl, n := binary.Uvarint(good[5:])
 	hdrEnd := 5 + n + int(hl)
+	_, n = binary.Uvarint(good[hdrEnd:])
+	flagsAt := hdrEnd + n // the first track's flags, after its length
 	cases := map[string][]byte{
 		"empty":        nil,
 		"magic":        append([]byte("XXXX"), good[4:]...),
@@ -81,7 +85,7 @@ func TestUnmarshalCorrupt(t *testing.T) {
 		"trailing":     fixCRC(append(bytes.Clone(good[:len(good)-4]), 0, 0, 0, 0, 0)),
 		"short column": fixCRC(append(bytes.Clone(good[:len(good)-100]), 0, 0, 0, 0)),
 		"bad json":     fixCRC(func() []byte { b := bytes.Clone(good); b[hdrEnd-1] = ']'; return b }()),
-		"bad flags":    fixCRC(func() []byte { b := bytes.Clone(good); b[hdrEnd] = 0xff; return b }()),
+		"bad flags":    fixCRC(func() []byte { b := bytes.Clone(good); b[flagsAt] = 0xff; return b }()),
 	}
 	for name, b := range cases {
 		if _, err := Unmarshal(b); !errors.Is(err, ErrInvalid) {
@@ -89,22 +93,24 @@ func TestUnmarshalCorrupt(t *testing.T) {
 		}
 	}
 	// Every truncation and every single-byte change with a valid
-	// checksum fails cleanly or gives a valid index.
+	// checksum fails cleanly or gives a valid index, in both versions.
 	small := smallIndex(t)
-	sb, err := Marshal(small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i < len(sb); i++ {
-		if _, err := Unmarshal(sb[:i]); err == nil {
-			t.Fatalf("prefix of %d bytes accepted", i)
+	for _, marshal := range []func(*Index) ([]byte, error){Marshal, marshalV1} {
+		sb, err := marshal(small)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, v := range []byte{0, 1, 0x7f, 0x80, 0xff} {
-			b := bytes.Clone(sb)
-			b[i] = v
-			if ix, err := Unmarshal(fixCRC(b)); err == nil {
-				if err := ix.Validate(); err != nil {
-					t.Fatalf("byte %d = %#x: accepted an invalid index: %v", i, v, err)
+		for i := 0; i < len(sb); i++ {
+			if _, err := Unmarshal(sb[:i]); err == nil {
+				t.Fatalf("version %d: prefix of %d bytes accepted", sb[4], i)
+			}
+			for _, v := range []byte{0, 1, 0x7f, 0x80, 0xff} {
+				b := bytes.Clone(sb)
+				b[i] = v
+				if ix, err := Unmarshal(fixCRC(b)); err == nil {
+					if err := ix.Validate(); err != nil {
+						t.Fatalf("version %d: byte %d = %#x: accepted an invalid index: %v", sb[4], i, v, err)
+					}
 				}
 			}
 		}
@@ -247,4 +253,69 @@ func BenchmarkParse(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(file)), "file-bytes")
 	})
+}
+
+// BenchmarkUnmarshalVariants measures Unmarshal of the index of
+// BenchmarkUnmarshal decoded sequentially, and of its version 1 encoding.
+func BenchmarkUnmarshalVariants(b *testing.B) {
+	ix := synthLongIndex(60)
+	v2, err := Marshal(ix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	v1, err := marshalV1(ix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name        string
+		data        []byte
+		parallelMin int
+	}{
+		{"Sequential", v2, math.MaxInt},
+		{"V1", v1, parallelMinSamples},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bb.data)))
+			for b.Loop() {
+				if _, err := unmarshal(bb.data, bb.parallelMin); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(bb.data)), "index-bytes")
+		})
+	}
+}
+
+// BenchmarkUnmarshalCold measures Unmarshal closer to the first load in a
+// fresh process: before each decode, outside the timer, the heap is
+// collected and its free memory returned to the OS, so that the decoded
+// columns land in pages the process must fault in again. (Unlike in a
+// fresh process, the runtime also clears those pages.)
+func BenchmarkUnmarshalCold(b *testing.B) {
+	ix := synthLongIndex(60)
+	data, err := Marshal(ix)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bb := range []struct {
+		name        string
+		parallelMin int
+	}{
+		{"Parallel", parallelMinSamples},
+		{"Sequential", math.MaxInt},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			for range b.N {
+				b.StopTimer()
+				debug.FreeOSMemory()
+				b.StartTimer()
+				if _, err := unmarshal(data, bb.parallelMin); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

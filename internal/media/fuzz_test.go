@@ -89,21 +89,31 @@ func checkAccepted(t *testing.T, ix *Index, err error) {
 }
 
 // FuzzUnmarshal feeds arbitrary bytes (with a corrected checksum, so that
-// the fuzzer gets past it) to Unmarshal: it must not panic, and what it
-// accepts must be a valid index that encodes back to the same index.
+// the fuzzer gets past it) to Unmarshal: it must not panic, decoding in
+// parallel and sequentially must agree, and what it accepts must be a valid
+// index that encodes back to the same index.
 func FuzzUnmarshal(f *testing.F) {
-	for _, ix := range []*Index{smallIndex(f), synthLongIndex(0)} {
-		b, err := Marshal(ix)
-		if err != nil {
-			f.Fatal(err)
+	indexes := []*Index{smallIndex(f), synthLongIndex(0)}
+	for _, c := range v2Cases() {
+		if c.name != "synthetic" { // too large to mutate well
+			indexes = append(indexes, c.ix)
 		}
-		f.Add(b)
+	}
+	for _, ix := range indexes {
+		for _, marshal := range []func(*Index) ([]byte, error){Marshal, marshalV1} {
+			b, err := marshal(ix)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(b)
+		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		if len(b) >= 9 {
 			b = fixCRC(b)
 		}
-		ix, err := Unmarshal(b)
+		// Decoded in parallel and sequentially, to the same result.
+		ix, err := unmarshalBoth(t, b)
 		checkAccepted(t, ix, err)
 	})
 }

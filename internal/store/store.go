@@ -85,6 +85,20 @@ type Checker interface {
 	Check(ctx context.Context) error
 }
 
+// SizeHinter is a store (a read cache) that can be told the size of an
+// object whose bytes never change by a caller that knows it, sparing it a
+// Stat of the backend. A hint for a key it does not cache is ignored.
+type SizeHinter interface {
+	HintSize(key string, size int64)
+}
+
+// HintSize tells st the size of the object key if st takes hints.
+func HintSize(st Store, key string, size int64) {
+	if h, ok := st.(SizeHinter); ok {
+		h.HintSize(key, size)
+	}
+}
+
 // CheckKey reports whether key is well formed.
 func CheckKey(key string) error {
 	if key == "" || len(key) > 1024 {

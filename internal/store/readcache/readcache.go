@@ -33,7 +33,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultBlockSize = 1 << 20
+	DefaultBlockSize = 256 << 10
 	DefaultMemBytes  = 64 << 20
 	DefaultDiskBytes = 1 << 30
 	// maxRun bounds the bytes of one coalesced Get of missing blocks.
@@ -82,6 +82,7 @@ type Cache struct {
 
 	mu       sync.Mutex
 	inflight map[blockID]*fetch
+	runs     sync.WaitGroup // fetches running, their disk writes included
 
 	memHits, diskHits, misses, fetches, fetched atomic.Int64
 }
@@ -183,6 +184,15 @@ func (c *Cache) Stat(ctx context.Context, key string) (store.Info, error) {
 		c.sizes.Add(key, info.Size, int64(64+len(key)))
 	}
 	return info, err
+}
+
+// HintSize implements store.SizeHinter: the size of an immutable object,
+// told by a caller that knows it (the library, from an asset's metadata),
+// spares the Stat of the first read. Hints for other keys are ignored.
+func (c *Cache) HintSize(key string, size int64) {
+	if size >= 0 && c.immutable(key) {
+		c.sizes.Add(key, size, int64(64+len(key)))
+	}
 }
 
 // size returns the size of the immutable object key.
@@ -306,7 +316,7 @@ func (c *Cache) block(ctx context.Context, key string, size, n, last int64) ([]b
 		}
 		// The fetch serves every reader waiting for these blocks: it
 		// does not end when the reader that started it goes away.
-		go c.run(context.WithoutCancel(ctx), key, size, n, hi, f)
+		c.runs.Go(func() { c.run(context.WithoutCancel(ctx), key, size, n, hi, f) })
 	}
 	c.mu.Unlock()
 	select {
@@ -334,42 +344,50 @@ func (c *Cache) has(id blockID) bool {
 	return false
 }
 
-// run fetches blocks [lo, hi] of key with one Get and fills both tiers.
+// run fetches blocks [lo, hi] of key with one Get and fills both tiers:
+// the memory tier before the waiting readers are woken, the disk tier
+// after, off their path.
 func (c *Cache) run(ctx context.Context, key string, size, lo, hi int64, f *fetch) {
-	defer func() {
-		c.mu.Lock()
-		for i := lo; i <= hi; i++ {
-			delete(c.inflight, blockID{key, i})
-		}
-		c.mu.Unlock()
-		close(f.done)
-	}()
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
+	f.data, f.err = c.fetch(ctx, key, size, lo, hi)
+	close(f.done)
+	// Until they are on disk too, the blocks stay reachable through f
+	// (a memory tier may be small, or off).
+	for i := lo; i <= hi && f.err == nil; i++ {
+		c.toDisk(ctx, blockID{key, i}, f.data[i])
+	}
+	c.mu.Lock()
+	for i := lo; i <= hi; i++ {
+		delete(c.inflight, blockID{key, i})
+	}
+	c.mu.Unlock()
+}
+
+// fetch reads blocks [lo, hi] of key with one Get and adds them to the
+// memory tier.
+func (c *Cache) fetch(ctx context.Context, key string, size, lo, hi int64) (map[int64][]byte, error) {
 	off := lo * c.bs
 	n := min((hi+1)*c.bs, size) - off
 	c.misses.Add(hi - lo + 1)
 	c.fetches.Add(1)
 	rc, err := c.st.Get(ctx, key, off, n)
 	if err != nil {
-		f.err = err
-		return
+		return nil, err
 	}
 	defer rc.Close()
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(rc, buf); err != nil {
-		f.err = fmt.Errorf("readcache: read %s at %d: %w", key, off, err)
-		return
+		return nil, fmt.Errorf("readcache: read %s at %d: %w", key, off, err)
 	}
 	c.fetched.Add(n)
-	f.data = make(map[int64][]byte, hi-lo+1)
+	data := make(map[int64][]byte, hi-lo+1)
 	for i := lo; i <= hi; i++ {
 		b := buf[(i-lo)*c.bs : min((i-lo+1)*c.bs, n)]
-		f.data[i] = b
-		id := blockID{key, i}
-		c.mem.Add(id, b, int64(len(b)))
-		c.toDisk(ctx, id, b)
+		data[i] = b
+		c.mem.Add(blockID{key, i}, b, int64(len(b)))
 	}
+	return data, nil
 }
 
 // fromDisk reads block id from the disk tier.

@@ -20,8 +20,8 @@ import (
 // fail them (the store "going away").
 type countingStore struct {
 	store.Store
-	gets atomic.Int64
-	down atomic.Bool
+	gets, stats atomic.Int64
+	down        atomic.Bool
 }
 
 var errDown = errors.New("store down")
@@ -38,6 +38,7 @@ func (s *countingStore) Stat(ctx context.Context, key string) (store.Info, error
 	if s.down.Load() {
 		return store.Info{}, errDown
 	}
+	s.stats.Add(1)
 	return s.Store.Stat(ctx, key)
 }
 
@@ -114,6 +115,7 @@ func TestReads(t *testing.T) {
 					t.Fatalf("range %d+%d: %d bytes differ from the object's", rg.off, rg.n, len(got))
 				}
 			}
+			c.runs.Wait() // the disk tier is filled after the readers are served
 			gets := cs.gets.Load()
 			if gets != 1 {
 				t.Errorf("%d Gets of the store for the first pass, want 1 (the first read fetches every block in one run)", gets)
@@ -187,6 +189,7 @@ func TestBudgets(t *testing.T) {
 	if !bytes.Equal(got, data) {
 		t.Fatal("bytes differ")
 	}
+	c.runs.Wait() // the disk tier is filled after the readers are served
 	if n := c.mem.Len(); n > 2 {
 		t.Errorf("%d blocks in memory, budget 2", n)
 	}
@@ -288,5 +291,41 @@ func TestRangesAsTheStore(t *testing.T) {
 	}
 	if st := c.Stats(); st.MemHits == 0 {
 		t.Errorf("stats %+v: the second pass was not served from the cache", st)
+	}
+}
+
+// TestHintSize: the size of an immutable object told by a caller spares
+// the Stat of its first read; hints for keys that are not cached are
+// ignored, and a read without a hint asks the store.
+func TestHintSize(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		key       string
+		hint      bool
+		wantStats int64
+	}{
+		{"hinted", "media/a", true, 0},
+		{"not hinted", "media/a", false, 1},
+		{"mutable key hinted", "meta/b", true, 0}, // not cached: a plain Get, no Stat either
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, cs, data := setup(t, 4<<20, -1)
+			want := data
+			if tc.key == "meta/b" {
+				want = []byte("v1")
+			}
+			if tc.hint {
+				store.HintSize(c, tc.key, int64(len(want)))
+			}
+			if got := read(t, c, tc.key, 0, -1); !bytes.Equal(got, want) {
+				t.Fatalf("read %d bytes, want %d", len(got), len(want))
+			}
+			if n := cs.stats.Load(); n != tc.wantStats {
+				t.Errorf("%d Stats of the store, want %d", n, tc.wantStats)
+			}
+			if _, ok := c.sizes.Get("meta/b"); ok {
+				t.Error("the size of a mutable key was kept")
+			}
+		})
 	}
 }
