@@ -64,6 +64,8 @@ FUZZ_TARGETS = \
 	./internal/media:FuzzIndex \
 	./internal/media:FuzzUnmarshal \
 	./internal/library:FuzzValidName \
+	./internal/playlist:FuzzParse \
+	./internal/playlist:FuzzResolveMidRolls \
 	./internal/build/ts:FuzzSample \
 	./internal/build/ts:FuzzSampleEntry
 FUZZTIME ?= 10s

@@ -23,6 +23,7 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/playlist"
 	"github.com/jitstream/jitstream/internal/sample"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/spool"
@@ -75,6 +76,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheMem := sizeFlag(fs, "cache-mem", readcache.DefaultMemBytes, "memory read cache of an s3:// store (originals and indexes), e.g. 64MiB")
 	cacheDisk := sizeFlag(fs, "cache-disk", readcache.DefaultDiskBytes, "disk read cache of an s3:// store, in --spool-dir, e.g. 1GiB")
 	authOn := fs.Bool("auth", true, "ask for a user's token (or a signed link) on every user's route; false serves everything to everyone")
+	beaconsFile := fs.String("beacons", "", "append the ad beacons of playlist sessions to this file, as JSON lines")
+	beaconsHook := fs.String("beacons-webhook", "", "also POST each ad beacon, as JSON, to this URL")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -115,6 +118,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		log.Warn("built segments are kept in memory", "err", err)
 		sp = nil
 	}
+	var beacons *playlist.Beacons
+	if *beaconsFile != "" || *beaconsHook != "" {
+		if beacons, err = playlist.NewBeacons(playlist.BeaconOptions{File: *beaconsFile, Webhook: *beaconsHook, Logger: log}); err != nil {
+			fmt.Fprintln(stderr, "jitstream serve:", err)
+			return errUsage
+		}
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			beacons.Close(cctx)
+		}()
+	}
 	out := outputs.New(lib, 0)
 	up, err := tusupload.New(out, tusupload.Options{Dir: *uploads, Expiry: *uploadExpiry, MaxSize: *maxUpload, Logger: log})
 	if err != nil {
@@ -130,7 +145,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
-		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au, Spool: sp}),
+		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au, Spool: sp,
+			State: c.shared, Beacons: beacons}),
 		// Against slow and oversized requests (see internal/server's
 		// harden.go); no WriteTimeout: paced downloads last hours, and
 		// a client that stops reading is dropped by httpserve's write

@@ -144,6 +144,14 @@ func New(ctx context.Context, st store.Store, opt Options) (*Auth, error) {
 		cache: lru.New[string, cachedToken](4096)}, nil
 }
 
+// LoadSecret returns the deployment's secret (config/secret in the store,
+// at least 32 random bytes shared by every node), creating it first if
+// missing; with a shared state, under a lock there. Others that need a
+// shared key derive theirs from it (never use it as is).
+func LoadSecret(ctx context.Context, st store.Store, sh state.State) ([]byte, error) {
+	return loadSecret(ctx, st, sh)
+}
+
 // loadSecret reads config/secret, creating it first if missing; with a
 // shared state, under a lock there.
 func loadSecret(ctx context.Context, st store.Store, sh state.State) ([]byte, error) {

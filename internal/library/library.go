@@ -138,6 +138,10 @@ func validName(s string) bool {
 	return true
 }
 
+// ValidName reports whether s is a valid user name or asset id (the rule
+// other names, like those of playlists, follow too).
+func ValidName(s string) bool { return validName(s) }
+
 // CheckUser validates a user name.
 func CheckUser(user string) error {
 	if !validName(user) {

@@ -44,6 +44,9 @@ func Clip(ix *Index, start, end time.Duration) (*Index, error) {
 			first = max(sort.Search(t.Samples.Len(), func(i int) bool { return t.Samples.DTS[i] > s })-1, 0)
 		}
 		last := t.Find(e)
+		if t == ref {
+			last = endBeforeKeyframe(t, first, last, durationToTicks(end, t.Timescale))
+		}
 		if last <= first {
 			last = min(first+1, t.Samples.Len())
 		}
@@ -53,6 +56,26 @@ func Clip(ix *Index, start, end time.Duration) (*Index, error) {
 	}
 	return out, nil
 }
+
+// endBeforeKeyframe returns where a clip of t (the reference track) ending
+// at end (presentation time, ticks) stops, given last, the first sample
+// decoded at or after end: before a keyframe presented at or after end,
+// with what is decoded after it (a cut at a segment boundary does not carry
+// the boundary's keyframe nor the frames decoded between the two), looking
+// back a few samples (those decoded before end but presented after).
+func endBeforeKeyframe(t *Track, first, last int, end int64) int {
+	s := &t.Samples
+	for i := last - 1; i > first && i >= last-maxReorder; i-- {
+		if s.IsSync(i) && s.DTS[i]+int64(s.CompOffset(i))-t.MediaTime >= end {
+			last = i
+		}
+	}
+	return last
+}
+
+// maxReorder bounds how many samples before the end of a clip, in decode
+// order, may be presented after it (B-frame reordering depth, generously).
+const maxReorder = 64
 
 // ErrRange is returned (wrapped) for a time range outside an asset.
 var ErrRange = errors.New("time range outside the recording")

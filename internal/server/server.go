@@ -7,6 +7,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"github.com/jitstream/jitstream/internal/apierr"
@@ -28,7 +29,10 @@ import (
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
+	"github.com/jitstream/jitstream/internal/playback"
+	"github.com/jitstream/jitstream/internal/playlist"
 	"github.com/jitstream/jitstream/internal/spool"
+	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/streams"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
@@ -56,6 +60,12 @@ type Options struct {
 	// Spool, if not nil, holds the built segments of streams that are
 	// kept, which are then sent with sendfile(2); nil keeps them in memory.
 	Spool *spool.Spool
+	// State is the state shared by the nodes: the sessions of server-side
+	// playlists live there, and the deployment's secret is created under
+	// its lock. Nil keeps sessions in this process's memory.
+	State state.State
+	// Beacons, if not nil, receives the ad beacons of playlist sessions.
+	Beacons *playlist.Beacons
 }
 
 // Server is jitstream's HTTP handler.
@@ -79,9 +89,38 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
 		metrics: metrics.New(opt.Delivery)}
 	s.routes()
-	streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool}).Register(guardedMux{s})
+	sh := streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool})
+	sh.Register(guardedMux{s})
+	s.playback(sh)
 	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(guardedMux{s})
 	return s
+}
+
+// playback mounts the server-side playlists and their sessions (see
+// internal/playback) over the streams of sh.
+func (s *Server) playback(sh *streams.Handler) {
+	shared := s.opt.State
+	if shared == nil {
+		shared = state.NewMemory()
+	}
+	st := s.lib.Store()
+	playback.New(sh, playback.Options{
+		Logger:    s.log,
+		Playlists: playlist.NewStore(st),
+		Sessions:  playlist.NewSessions(shared, playlist.SessionOptions{Beacons: s.opt.Beacons}),
+		Secret: func(ctx context.Context) ([]byte, error) {
+			return auth.LoadSecret(ctx, st, s.opt.State)
+		},
+	}).Register(apiMux{s}, s.mux)
+}
+
+// apiMux mounts routes of other packages behind the guard of the API
+// (the user's token).
+type apiMux struct{ s *Server }
+
+// HandleFunc implements playback.Mux.
+func (m apiMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.s.mux.HandleFunc(pattern, m.s.guard(routeAPI, h))
 }
 
 func (s *Server) routes() {

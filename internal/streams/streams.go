@@ -134,6 +134,10 @@ type asset struct {
 	// rates are the tracks' bit rates by ID (see bitrates).
 	ratesOnce sync.Once
 	rates     map[uint32]int64
+	// info is what Info tells of it, made once.
+	infoOnce sync.Once
+	info     *Info
+	infoErr  error
 }
 
 // load resolves the {asset} path element: "ID" or "ID,START-END".
@@ -212,17 +216,25 @@ var ErrBadClip = errors.New("bad clip")
 
 // serveStream serves one resource under /streams/{user}/{asset}/.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
+	h.serve(w, r, r.PathValue("user"), r.PathValue("asset"), r.PathValue("path"), "")
+}
+
+// serve serves path of the asset (or clip) name of user; cacheControl, if
+// not empty, replaces the resource's own.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, user, name, path, cacheControl string) {
 	ctx := r.Context()
-	a, err := h.load(ctx, r.PathValue("user"), r.PathValue("asset"))
+	a, err := h.load(ctx, user, name)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	path := r.PathValue("path")
 	key := a.key + "/" + path
 	cc := CacheImmutable
 	if isManifest(path) {
 		cc = CacheManifest
+	}
+	if cacheControl != "" {
+		cc = cacheControl
 	}
 	o := httpserve.Options{CacheControl: cc, Logger: h.log}
 	if isMaster(path) {

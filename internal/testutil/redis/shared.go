@@ -22,7 +22,19 @@ var shared struct {
 // exits with the result of m.Run:
 //
 //	func TestMain(m *testing.M) { redis.Main(m) }
-func Main(m *testing.M) {
+//
+// A package that also shares another server uses Run instead.
+func Main(m *testing.M) { Run(m.Run) }
+
+// Run is Main for a TestMain that needs another package's Main around the
+// tests too, such as minio.Main: it calls run, which runs the tests (or
+// the other Main, which runs them), with Shared available, then stops the
+// server of Shared, if one was started, and returns run's result:
+//
+//	func TestMain(m *testing.M) {
+//		os.Exit(redis.Run(func() int { return minio.Main(m) }))
+//	}
+func Run(run func() int) int {
 	shared.mu.Lock()
 	shared.running = true
 	shared.mu.Unlock()
@@ -35,7 +47,7 @@ func Main(m *testing.M) {
 		}
 		shared.running, shared.srv, shared.err = false, nil, nil
 	}()
-	m.Run()
+	return run()
 }
 
 // Shared returns the redis-server shared by the tests of the test binary,
