@@ -18,9 +18,11 @@ import (
 	"github.com/jitstream/jitstream/internal/playlist"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/state"
+	"github.com/jitstream/jitstream/internal/testutil/browser"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
 	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/players"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/testutil/redis"
 )
@@ -76,6 +78,7 @@ type sessionView struct {
 	ID    string `json:"id"`
 	HLS   string `json:"hls"`
 	HLSTS string `json:"hls_ts"`
+	DASH  string `json:"dash"`
 	Items []struct {
 		Kind     string  `json:"kind"`
 		Slot     string  `json:"slot"`
@@ -306,8 +309,9 @@ func (v *viewer) refused(i, n int, why string) {
 	}
 }
 
-// enforcement runs the checks of one viewer's session over nodes.
-func enforcement(t *testing.T, nodes []string, token string, m *media) {
+// enforcement runs the checks of one viewer's session over nodes, and
+// returns the viewer, who played up to the mid-roll.
+func enforcement(t *testing.T, nodes []string, token string, m *media) *viewer {
 	s := startSession(t, nodes[0], token, "show", playlist.Viewer{Country: "US"})
 	v := newViewer(t, nodes, s)
 	// Content past an unplayed bumper (no skip forward), then past an
@@ -335,6 +339,7 @@ func enforcement(t *testing.T, nodes []string, token string, m *media) {
 	// Past the mid-roll (item 3) before it was played: refused.
 	v.play(2)
 	v.refused(4, 0, "content after an unplayed mid-roll")
+	return v
 }
 
 // TestEnforcement: content past an unserved ad is refused with 403 and a
@@ -348,7 +353,8 @@ func TestEnforcement(t *testing.T) {
 }
 
 // TestTwoNodesShareSessions: the requests of one session alternate between
-// two nodes sharing Redis, and behave as on one node.
+// two nodes sharing Redis, and behave as on one node; a node started later
+// (as after a restart) continues the session.
 func TestTwoNodesShareSessions(t *testing.T) {
 	rs := redis.Start(t)
 	sh, err := state.Open(context.Background(), rs.URL())
@@ -361,7 +367,14 @@ func TestTwoNodesShareSessions(t *testing.T) {
 	a := e.Serve(t, server.Options{State: sh, Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	b := e.Serve(t, server.Options{State: sh})
 	putPlaylist(t, a, e.Token, "show", adsPlaylist(m))
-	enforcement(t, []string{a, b}, e.Token, m)
+	v := enforcement(t, []string{a, b}, e.Token, m)
+	// A node started afterwards (a restarted one: nothing in its memory)
+	// goes on with the session where the others left it.
+	v.nodes = []string{e.Serve(t, server.Options{State: sh})}
+	v.refused(4, 0, "content after an unplayed mid-roll, on a new node")
+	v.play(3)
+	v.play(4)
+	v.play(5)
 }
 
 // TestSkipAfterHalf: a program that may be skipped once half of it was
@@ -419,5 +432,57 @@ func TestViewersGetTheirAds(t *testing.T) {
 	}
 	if content[0] != content[1] || content[0] == "" {
 		t.Errorf("the program's URLs differ between viewers: %q and %q", content[0], content[1])
+	}
+}
+
+// TestPlayersPlayThrough: hls.js (fMP4, with the audio as its own
+// rendition) and dash.js (one Period per item) play a session from start to
+// end in Chromium, at 8 times the normal speed: the server holds the
+// program back until each ad has played, and the players wait for it;
+// every ad was delivered whole (its completion beacon), none was skipped.
+func TestPlayersPlayThrough(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		play func(tb testing.TB, ctx context.Context, url string, rate float64) players.Result
+		url  func(s sessionView) string
+	}{
+		{"hls.js", players.PlayThroughHLS, func(s sessionView) string { return s.HLS }},
+		{"dash.js", players.PlayThroughDASH, func(s sessionView) string { return s.DASH }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			beaconsFile := filepath.Join(t.TempDir(), "beacons.jsonl")
+			b, err := playlist.NewBeacons(playlist.BeaconOptions{File: beaconsFile})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close(context.Background())
+			e := jitserver.New(t, jitserver.WithOptions(server.Options{Beacons: b}))
+			m := ingestAll(t, e)
+			putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+			s := startSession(t, e.URL, e.Token, "show", playlist.Viewer{Country: "US"})
+			var total float64
+			for _, it := range s.Items {
+				total += it.Duration
+			}
+			ctx := browser.New(t)
+			res := tc.play(t, ctx, e.URL+tc.url(s), 8)
+			if res.Duration < total-0.5 || res.Duration > total+0.5 {
+				t.Errorf("%s: duration %.3f, want the items' %.3f", res.Player, res.Duration, total)
+			}
+			if res.EndTime < total-1 {
+				t.Errorf("%s: playback ended at %.3f of %.3f", res.Player, res.EndTime, total)
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				seen := readBeacons(t, beaconsFile)
+				if seen["pre complete"] == 1 && seen["mid@6 complete"] == 1 && seen["post complete"] == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: beacons %v, want each ad complete once", res.Player, seen)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
 	}
 }

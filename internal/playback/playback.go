@@ -18,6 +18,8 @@
 //	GET    /session/{sid}/hls/{v|a}/{item}/{file}         init.mp4 or {n}.m4s of an item, after the checks
 //	GET    /session/{sid}/hls/ts/index.m3u8               the MPEG-TS media playlist (audio and video muxed)
 //	GET    /session/{sid}/hls/ts/{item}/{n}.ts            a TS segment of an item, after the checks
+//	GET    /session/{sid}/dash/manifest.mpd               the session's DASH manifest: one Period per item
+//	GET    /session/{sid}/dash/{v|a}/{item}/{file}        init.mp4 or {n}.m4s of an item (the HLS segments)
 //	GET    /c/{token}/{path}                              content, shared by every viewer (see below)
 //
 // Ads are served on the session's URLs, never cached by shared caches, and
@@ -120,6 +122,8 @@ func (h *Handler) Register(guarded, open Mux) {
 	open.HandleFunc("GET /session/{sid}/hls/master.m3u8", h.master)
 	open.HandleFunc("GET /session/{sid}/hls/{track}/index.m3u8", h.media)
 	open.HandleFunc("GET /session/{sid}/hls/{track}/{item}/{file}", h.segment)
+	open.HandleFunc("GET /session/{sid}/dash/manifest.mpd", h.mpd)
+	open.HandleFunc("GET /session/{sid}/dash/{track}/{item}/{file}", h.segment)
 	open.HandleFunc("GET /c/{token}/{path...}", h.content)
 }
 
@@ -257,6 +261,7 @@ type sessionView struct {
 	HLS string `json:"hls"`
 	// HLSTS is the MPEG-TS media playlist (audio and video muxed).
 	HLSTS string     `json:"hls_ts"`
+	DASH  string     `json:"dash"`
 	Items []itemView `json:"items"`
 }
 
@@ -281,7 +286,8 @@ func (h *Handler) apiSession(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	view := sessionView{ID: s.ID, HLS: "/session/" + s.ID + "/hls/master.m3u8", HLSTS: "/session/" + s.ID + "/hls/ts/index.m3u8"}
+	view := sessionView{ID: s.ID, HLS: "/session/" + s.ID + "/hls/master.m3u8", HLSTS: "/session/" + s.ID + "/hls/ts/index.m3u8",
+		DASH: "/session/" + s.ID + "/dash/manifest.mpd"}
 	for _, it := range s.Timeline.Items {
 		view.Items = append(view.Items, itemView{Kind: it.Kind, Slot: it.Slot, Duration: it.Duration, Rules: it.Rules})
 	}

@@ -38,9 +38,18 @@ type TrackInfo struct {
 	// media segment, in seconds (see hls.TrackSegments): what a media
 	// playlist of the track lists.
 	Segments [][2]float64
+	// Spans are the same spans in the track's Timescale: the tfdt of each
+	// media segment and the next one's (what a DASH SegmentTimeline
+	// lists).
+	Spans     []media.Segment
+	Timescale uint32
+	// MediaTime is the track's edit (see media.Track.MediaTime): DASH's
+	// presentationTimeOffset.
+	MediaTime int64
 }
 
 // Info describes the asset or clip name ("ID" or "ID,START-END") of user.
+// The Info is shared by every caller: do not modify it.
 func (h *Handler) Info(ctx context.Context, user, name string) (*Info, error) {
 	a, err := h.load(ctx, user, name)
 	if err != nil {
@@ -70,8 +79,9 @@ func describe(a *asset, name string) (*Info, error) {
 			continue
 		}
 		tracks = append(tracks, t)
-		ti := &TrackInfo{Name: trackName(t), Codec: t.Codec, Width: t.Width, Height: t.Height}
-		ti.Segments = spans(hls.TrackSegments(ix, t, a.segs), t.Timescale)
+		ti := &TrackInfo{Name: trackName(t), Codec: t.Codec, Width: t.Width, Height: t.Height,
+			Spans: hls.TrackSegments(ix, t, a.segs), Timescale: t.Timescale, MediaTime: t.MediaTime}
+		ti.Segments = spans(ti.Spans, t.Timescale)
 		if t.Kind == media.KindVideo {
 			in.Video = ti
 		} else {

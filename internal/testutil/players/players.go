@@ -117,7 +117,7 @@ type Result struct {
 // timeout or when no video frames are decoded.
 func PlayHLS(tb testing.TB, ctx context.Context, manifestURL string) Result {
 	tb.Helper()
-	return play(tb, ctx, hlsPlayer, manifestURL)
+	return play(tb, ctx, hlsPlayer, manifestURL, 0)
 }
 
 // PlayDASH plays the MPEG-DASH presentation at mpdURL with dash.js, seeks to
@@ -125,7 +125,24 @@ func PlayHLS(tb testing.TB, ctx context.Context, manifestURL string) Result {
 // "playbackError" event fails the test.
 func PlayDASH(tb testing.TB, ctx context.Context, mpdURL string) Result {
 	tb.Helper()
-	return play(tb, ctx, dashPlayer, mpdURL)
+	return play(tb, ctx, dashPlayer, mpdURL, 0)
+}
+
+// PlayThroughHLS plays the HLS presentation at manifestURL with hls.js
+// from its start to its end, without seeking, at rate times the normal
+// speed once it started (Chromium allows up to 16): what a viewer who
+// watches everything does, for presentations whose server forbids
+// skipping (server-side playlists). It fails the test as PlayHLS does,
+// and when the end is not reached.
+func PlayThroughHLS(tb testing.TB, ctx context.Context, manifestURL string, rate float64) Result {
+	tb.Helper()
+	return play(tb, ctx, hlsPlayer, manifestURL, rate)
+}
+
+// PlayThroughDASH is PlayThroughHLS with dash.js, for MPEG-DASH.
+func PlayThroughDASH(tb testing.TB, ctx context.Context, mpdURL string, rate float64) Result {
+	tb.Helper()
+	return play(tb, ctx, dashPlayer, mpdURL, rate)
 }
 
 // PlaySmooth plays the Smooth Streaming presentation whose client manifest
@@ -133,7 +150,7 @@ func PlayDASH(tb testing.TB, ctx context.Context, mpdURL string) Result {
 // the middle and checks playback like PlayDASH.
 func PlaySmooth(tb testing.TB, ctx context.Context, manifestURL string) Result {
 	tb.Helper()
-	return play(tb, ctx, smoothPlayer, manifestURL)
+	return play(tb, ctx, smoothPlayer, manifestURL, 0)
 }
 
 // player describes a player library and how the page attaches it.
@@ -409,8 +426,10 @@ func readJSON(name string, v any) error {
 	return nil
 }
 
-// play runs the check of the package documentation with player p.
-func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Result {
+// play runs the check of the package documentation with player p; with
+// a rate > 0, it plays the presentation through at that rate instead of
+// seeking (see PlayThroughHLS).
+func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate float64) Result {
 	tb.Helper()
 	lib := loadLibrary(tb, p)
 	res := Result{Player: p.name + " " + lib.version}
@@ -527,6 +546,9 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 		fail("no video frames decoded (no video track, or a codec that this Chromium lacks, such as HEVC?)")
 	}
 
+	if rate > 0 {
+		return playThrough(tb, ctx, res, s, rate, wait, fail)
+	}
 	target := s.Duration / 2
 	_, err = browser.Eval[chromedp.Void](ctx, fmt.Sprintf(
 		`window.__seekedBefore = window.__seeked; v.currentTime = %f`, target), stepTimeout)
@@ -544,6 +566,31 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string) Resu
 		fmt.Sprintf(`v.ended || v.currentTime > %f`, s.SeekedAt+0.5))
 	if s.Frames <= framesAtSeek && s.FrameCallbacks <= callbacksAtSeek {
 		fail("no video frames decoded after the seek (frames %d, frame callbacks %d at the seek)", framesAtSeek, callbacksAtSeek)
+	}
+	res.EndTime = s.Time
+	res.Frames, res.DroppedFrames, res.FrameCallbacks = s.Frames, s.Dropped, s.FrameCallbacks
+	res.Width, res.Height = s.VideoWidth, s.VideoHeight
+	res.Warnings = s.Warnings
+	return res
+}
+
+// playThrough plays on from s at rate until the end, for play.
+func playThrough(tb testing.TB, ctx context.Context, res Result, s state, rate float64,
+	wait func(what, cond string) state, fail func(format string, args ...any)) Result {
+	tb.Helper()
+	if _, err := browser.Eval[chromedp.Void](ctx, fmt.Sprintf(`v.playbackRate = %f`, rate), stepTimeout); err != nil {
+		fail("setting the playback rate to %.1f: %v", rate, err)
+	}
+	// The step deadline applies to the stretch of media of one step:
+	// wait for the end in steps of stepTimeout of media at the rate.
+	end := s.Duration - 0.3
+	for pos := s.Time; ; {
+		next := min(end, pos+(stepTimeout.Seconds()/2)*rate)
+		s = wait(fmt.Sprintf("playback past %.3f of %.3f", next, s.Duration), fmt.Sprintf(`v.ended || v.currentTime >= %f`, next))
+		if s.Ended || s.Time >= end {
+			break
+		}
+		pos = s.Time
 	}
 	res.EndTime = s.Time
 	res.Frames, res.DroppedFrames, res.FrameCallbacks = s.Frames, s.Dropped, s.FrameCallbacks
