@@ -20,14 +20,8 @@ const typeMPD = "application/dash+xml"
 // in the track's timescale. The segments are the items' CMAF segments,
 // the same as HLS's (and, for content, the same shared URLs).
 func (h *Handler) mpd(w http.ResponseWriter, r *http.Request) {
-	l, err := h.load(r.Context(), r.PathValue("sid"))
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	video, audio := l.renditions()
-	if !video && !audio {
-		h.fail(w, r, fmt.Errorf("%w: the items of the playlist have neither a video track in common nor an audio track", errBadPath))
+	l, video, audio, ok := h.loadManifest(w, r)
+	if !ok {
 		return
 	}
 	var total float64
@@ -59,14 +53,7 @@ func (h *Handler) mpd(w http.ResponseWriter, r *http.Request) {
 		b.WriteString("  </Period>\n")
 	}
 	b.WriteString("</MPD>\n")
-	hd := w.Header()
-	hd.Set("Content-Type", typeMPD)
-	hd.Set("Cache-Control", cachePrivate)
-	hd.Set("Content-Length", strconv.Itoa(b.Len()))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(b.Bytes())
-	}
+	writeText(w, r, typeMPD, b.Bytes())
 }
 
 // writeTemplate writes the SegmentTemplate of rendition name of item i.

@@ -68,17 +68,28 @@ func (l *loaded) renditions() (video, audio bool) {
 	return video, audio
 }
 
-// master is the session's master playlist: one variant of the items' first
-// video tracks, with their first audio tracks as its audio rendition.
-func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
+// loadManifest loads the session of a manifest request and tells which
+// renditions its items have in common; it answers the request and returns
+// false when it cannot be made.
+func (h *Handler) loadManifest(w http.ResponseWriter, r *http.Request) (l *loaded, video, audio, ok bool) {
 	l, err := h.load(r.Context(), r.PathValue("sid"))
 	if err != nil {
 		h.fail(w, r, err)
-		return
+		return nil, false, false, false
 	}
-	video, audio := l.renditions()
+	video, audio = l.renditions()
 	if !video && !audio {
 		h.fail(w, r, fmt.Errorf("%w: the items of the playlist have neither a video track in common nor an audio track", errBadPath))
+		return nil, false, false, false
+	}
+	return l, video, audio, true
+}
+
+// master is the session's master playlist: one variant of the items' first
+// video tracks, with their first audio tracks as its audio rendition.
+func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
+	l, video, audio, ok := h.loadManifest(w, r)
+	if !ok {
 		return
 	}
 	var bw int64
@@ -113,7 +124,7 @@ func (h *Handler) master(w http.ResponseWriter, r *http.Request) {
 		b.WriteString(`,AUDIO="audio"`)
 	}
 	b.WriteString("\n" + main + "\n")
-	writeText(w, r, b.Bytes())
+	writeText(w, r, typeM3U8, b.Bytes())
 }
 
 // media is the session's media playlist of the rendition "v" or "a": the
@@ -158,13 +169,13 @@ func (h *Handler) media(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	b.WriteString("#EXT-X-ENDLIST\n")
-	writeText(w, r, b.Bytes())
+	writeText(w, r, typeM3U8, b.Bytes())
 }
 
-// writeText answers a session playlist.
-func writeText(w http.ResponseWriter, r *http.Request, body []byte) {
+// writeText answers a session playlist or manifest of the given type.
+func writeText(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
 	hd := w.Header()
-	hd.Set("Content-Type", typeM3U8)
+	hd.Set("Content-Type", contentType)
 	hd.Set("Cache-Control", cachePrivate)
 	hd.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
