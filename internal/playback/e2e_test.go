@@ -79,6 +79,7 @@ type sessionView struct {
 	HLS   string `json:"hls"`
 	HLSTS string `json:"hls_ts"`
 	DASH  string `json:"dash"`
+	MP4   string `json:"mp4"`
 	Items []struct {
 		Kind     string  `json:"kind"`
 		Slot     string  `json:"slot"`
@@ -478,5 +479,37 @@ func TestPlayersPlayThrough(t *testing.T) {
 			}
 			waitBeacons(t, beaconsFile, []string{"complete"})
 		})
+	}
+}
+
+// TestStartByURL: a session started by a GET of the playlist's entry URL
+// (the viewer from the query) redirects to that entry of the session,
+// which serves; a name that is no entry is a JSON 404.
+func TestStartByURL(t *testing.T) {
+	e := jitserver.New(t)
+	m := ingestAll(t, e)
+	putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+	for _, tc := range []struct{ entry, want, typ string }{
+		{"master.m3u8", "/hls/master.m3u8", "application/vnd.apple.mpegurl"},
+		{"index.m3u8", "/hls/ts/index.m3u8", "application/vnd.apple.mpegurl"},
+		{"manifest.mpd", "/dash/manifest.mpd", "application/dash+xml"},
+		{"video.mp4", "/video.mp4", "video/mp4"},
+	} {
+		resp, body := e.Get(t, "/playlists/"+jitserver.User+"/show/"+tc.entry+"?country=DE&profile.tier=gold")
+		loc := resp.Header.Get("Location")
+		if resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "/session/") || !strings.HasSuffix(loc, tc.want) {
+			t.Fatalf("%s: %d %s, Location %q", tc.entry, resp.StatusCode, body, loc)
+		}
+		if cc := resp.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: the redirect to a session is cacheable: %q", tc.entry, cc)
+		}
+		resp, body = httpt.Do(t, http.MethodHead, e.URL+loc, nil)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != tc.typ {
+			t.Errorf("%s: HEAD %s: %d %q %s", tc.entry, loc, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	resp, body := e.Get(t, "/playlists/"+jitserver.User+"/show/other.txt")
+	if resp.StatusCode != http.StatusNotFound || !json.Valid(body) {
+		t.Errorf("unknown entry: %d %s", resp.StatusCode, body)
 	}
 }

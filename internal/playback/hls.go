@@ -3,6 +3,7 @@ package playback
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -230,20 +231,50 @@ func (h *Handler) segment(w http.ResponseWriter, r *http.Request) {
 	h.serveItem(w, r, l, i, path, &req)
 }
 
-// allowed checks req against the session's rules, waiting for the release
-// of an ad while that takes at most MaxWait; it answers the request and
-// returns false when it is refused.
+// allowed checks req against the session's rules (see admit), and answers
+// the request and returns false when it is refused or the check fails.
 func (h *Handler) allowed(w http.ResponseWriter, r *http.Request, sid string, req playlist.Request) bool {
-	ctx := r.Context()
+	err := h.admit(r.Context(), sid, req)
+	var rf *refusal
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &rf):
+		h.refuse(w, rf.reason, rf.retry)
+	case r.Context().Err() == nil:
+		h.fail(w, r, err)
+	}
+	return false
+}
+
+// refusal is the error of a request that the playlist's rules refuse; it
+// wraps errRefused.
+type refusal struct {
+	sid    string
+	item   int
+	reason string        // for the viewer
+	retry  time.Duration // when not 0: when it may be allowed
+}
+
+func (e *refusal) Error() string {
+	return fmt.Sprintf("playback: session %s item %d: %v: %s", e.sid, e.item, errRefused, e.reason)
+}
+
+func (e *refusal) Unwrap() error { return errRefused }
+
+// admit checks req against the session's rules, waiting for the release
+// of an ad while that takes at most MaxWait. It returns nil when req may be
+// served, a *refusal when the rules refuse it, ctx's error when ctx is
+// done first, or the error of the check.
+func (h *Handler) admit(ctx context.Context, sid string, req playlist.Request) error {
 	var grace time.Time // see below
 	for {
 		d, err := h.opt.Sessions.Check(ctx, sid, req)
 		if err != nil {
-			h.fail(w, r, err)
-			return false
+			return err
 		}
 		if d.Allow {
-			return true
+			return nil
 		}
 		now := h.opt.Now()
 		pause := refusalPoll
@@ -261,19 +292,17 @@ func (h *Handler) allowed(w http.ResponseWriter, r *http.Request, sid string, re
 				}
 			}
 			if !now.Before(grace) {
-				h.refuse(w, d.Reason, 0)
-				return false
+				return &refusal{sid: sid, item: req.Item, reason: d.Reason}
 			}
 		} else {
 			wait := d.Wait.Sub(now)
 			if wait > h.opt.MaxWait {
-				h.refuse(w, d.Reason, wait)
-				return false
+				return &refusal{sid: sid, item: req.Item, reason: d.Reason, retry: wait}
 			}
 			pause = max(wait, refusalPoll)
 		}
 		if !sleep(ctx, pause) {
-			return false
+			return ctx.Err()
 		}
 	}
 }

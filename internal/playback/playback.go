@@ -12,7 +12,8 @@
 //	GET    /api/v1/users/{user}/playlists[/{id}]          list, or read one
 //	DELETE /api/v1/users/{user}/playlists/{id}
 //	POST   /api/v1/users/{user}/playlists/{id}/sessions   start a session for a viewer (JSON body: playlist.Viewer)
-//	GET    /playlists/{user}/{id}/master.m3u8             start a session (viewer from the query and headers), redirect to it
+//	GET    /playlists/{user}/{id}/{entry}                 start a session (viewer from the query and headers) and redirect
+//	                                                      to its entry: master.m3u8 (HLS), index.m3u8 (HLS TS), manifest.mpd, video.mp4
 //	GET    /session/{sid}/hls/master.m3u8                 the session's HLS master playlist
 //	GET    /session/{sid}/hls/{v|a}/index.m3u8            its video or audio media playlist: the items, with discontinuities
 //	GET    /session/{sid}/hls/{v|a}/{item}/{file}         init.mp4 or {n}.m4s of an item, after the checks
@@ -20,6 +21,7 @@
 //	GET    /session/{sid}/hls/ts/{item}/{n}.ts            a TS segment of an item, after the checks
 //	GET    /session/{sid}/dash/manifest.mpd               the session's DASH manifest: one Period per item
 //	GET    /session/{sid}/dash/{v|a}/{item}/{file}        init.mp4 or {n}.m4s of an item (the HLS segments)
+//	GET    /session/{sid}/video.mp4                       the items stitched into one progressive MP4, byte ranges checked as they go out (mp4.go)
 //	GET    /c/{token}/{path}                              content, shared by every viewer (see below)
 //
 // Ads are served on the session's URLs, never cached by shared caches, and
@@ -85,6 +87,8 @@ type Handler struct {
 
 	mu     sync.Mutex
 	sealed *sealer // nil until the secret is loaded
+
+	stitched stitchCache // the sessions' progressive MP4s (mp4.go)
 }
 
 // New returns a Handler serving the content of st.
@@ -118,12 +122,13 @@ func (h *Handler) Register(guarded, open Mux) {
 	guarded.HandleFunc("GET /api/v1/users/{user}/playlists/{id}", h.apiGet)
 	guarded.HandleFunc("DELETE /api/v1/users/{user}/playlists/{id}", h.apiDelete)
 	guarded.HandleFunc("POST /api/v1/users/{user}/playlists/{id}/sessions", h.apiSession)
-	guarded.HandleFunc("GET /playlists/{user}/{id}/master.m3u8", h.start)
+	guarded.HandleFunc("GET /playlists/{user}/{id}/{entry}", h.start)
 	open.HandleFunc("GET /session/{sid}/hls/master.m3u8", h.master)
 	open.HandleFunc("GET /session/{sid}/hls/{track}/index.m3u8", h.media)
 	open.HandleFunc("GET /session/{sid}/hls/{track}/{item}/{file}", h.segment)
 	open.HandleFunc("GET /session/{sid}/dash/manifest.mpd", h.mpd)
 	open.HandleFunc("GET /session/{sid}/dash/{track}/{item}/{file}", h.segment)
+	open.HandleFunc("GET /session/{sid}/video.mp4", h.mp4)
 	open.HandleFunc("GET /c/{token}/{path...}", h.content)
 }
 
@@ -262,6 +267,7 @@ type sessionView struct {
 	// HLSTS is the MPEG-TS media playlist (audio and video muxed).
 	HLSTS string     `json:"hls_ts"`
 	DASH  string     `json:"dash"`
+	MP4   string     `json:"mp4"` // the items stitched into one progressive MP4
 	Items []itemView `json:"items"`
 }
 
@@ -287,7 +293,7 @@ func (h *Handler) apiSession(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	view := sessionView{ID: s.ID, HLS: "/session/" + s.ID + "/hls/master.m3u8", HLSTS: "/session/" + s.ID + "/hls/ts/index.m3u8",
-		DASH: "/session/" + s.ID + "/dash/manifest.mpd"}
+		DASH: "/session/" + s.ID + "/dash/manifest.mpd", MP4: "/session/" + s.ID + "/video.mp4"}
 	for _, it := range s.Timeline.Items {
 		view.Items = append(view.Items, itemView{Kind: it.Kind, Slot: it.Slot, Duration: it.Duration, Rules: it.Rules})
 	}
@@ -295,16 +301,37 @@ func (h *Handler) apiSession(w http.ResponseWriter, r *http.Request) {
 	httpserve.WriteJSON(w, http.StatusCreated, view)
 }
 
+// entryOf returns the session URL (below /session/{sid}/) that starting a
+// session at name redirects to, if name is one.
+func entryOf(name string) (string, bool) {
+	switch name {
+	case "master.m3u8":
+		return "hls/master.m3u8", true
+	case "index.m3u8":
+		return "hls/ts/index.m3u8", true
+	case "manifest.mpd":
+		return "dash/manifest.mpd", true
+	case "video.mp4":
+		return "video.mp4", true
+	}
+	return "", false
+}
+
 // start starts a session for the viewer the request describes and
-// redirects to its master playlist.
+// redirects to the entry it asks for.
 func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
+	entry, ok := entryOf(r.PathValue("entry"))
+	if !ok {
+		h.fail(w, r, fmt.Errorf("%w: %q: a session starts at master.m3u8, index.m3u8, manifest.mpd or video.mp4", errBadPath, r.PathValue("entry")))
+		return
+	}
 	s, err := h.newSession(r.Context(), r.PathValue("user"), r.PathValue("id"), viewerOf(r, h.opt.Now()))
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, "/session/"+s.ID+"/hls/master.m3u8", http.StatusFound)
+	http.Redirect(w, r, "/session/"+s.ID+"/"+entry, http.StatusFound)
 }
 
 // newSession resolves playlist id of user for v and stores the session.
