@@ -361,6 +361,9 @@ var (
 // pace=0 is meant for tools (downloads, tests): it turns off fast start and
 // throttling, not the budget, whose share still bounds the response.
 //
+// A Pacer already in o (one that enforces rules, say) is asked first, then
+// the session's (httpserve.ChainPacers).
+//
 // Each session is logged with o.Logger (nothing when nil): its start at
 // debug level, its end at info level ("delivery session": user, path,
 // kind, paced, end, bytes, burst_bytes, duration, avg_bps; see logEnd).
@@ -379,7 +382,7 @@ func (c *Controller) Serve(w http.ResponseWriter, r *http.Request, st store.Stor
 				s.Close()
 				logEnd(o.Logger, r, s, time.Since(began))
 			}()
-			o.Pacer = s
+			o.Pacer = httpserve.ChainPacers(o.Pacer, s)
 		}
 	}
 	httpserve.ServeFileWith(w, r, st, f, o)

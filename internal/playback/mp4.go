@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jitstream/jitstream/internal/delivery"
 	"net/http"
 	"sort"
 	"strconv"
@@ -192,7 +193,10 @@ func (h *Handler) mp4(w http.ResponseWriter, r *http.Request) {
 		}
 		o.Pacer = p
 	}
-	httpserve.ServeFileWith(w, r, h.st.Store(), st.f, o)
+	// A progressive file like any other: fast start, then paced, within
+	// the bandwidth budget.
+	d := h.opt.Delivery
+	d.Serve(w, r, h.st.Store(), st.f, delivery.Params{Kind: delivery.Progressive, Pace: d.Paces(delivery.Progressive)}, o)
 }
 
 // mp4Pacer enforces the playlist's rules on the body of a stitched file

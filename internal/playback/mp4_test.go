@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"mime/multipart"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/playlist"
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/httpt"
@@ -282,6 +284,33 @@ func waitSessionBeacons(t *testing.T, file, sid string, want ...string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("beacons of session %s: %v, want %v", sid, seen, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestStitchedMP4Paced: with a delivery controller, the stitched MP4 is
+// served as every progressive file: a paced delivery session, logged.
+func TestStitchedMP4Paced(t *testing.T) {
+	d, err := delivery.New(delivery.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs httpt.SyncBuffer
+	e := jitserver.New(t, jitserver.WithOptions(server.Options{Delivery: d,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}))
+	m := ingestAll(t, e)
+	putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+	s := startSession(t, e.URL, e.Token, "show", playlist.Viewer{})
+	// The bumper's first bytes: allowed, and within the fast start.
+	resp, body := httpt.Get(t, e.URL+s.MP4, "Range", "bytes=0-65535")
+	if resp.StatusCode != http.StatusPartialContent || len(body) != 65536 {
+		t.Fatalf("the first 64 KiB: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), `msg="delivery session" user="" path=`+s.MP4+` kind=progressive paced=true end=complete`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no paced delivery session of %s in the log:\n%s", s.MP4, logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

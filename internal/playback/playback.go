@@ -38,6 +38,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/jitstream/jitstream/internal/delivery"
 	"io"
 	"log/slog"
 	"net/http"
@@ -77,6 +78,9 @@ type Options struct {
 	// Pick makes the choice of ads for a new session; default
 	// playlist.PickRandom.
 	Pick func() func(int) int
+	// Delivery, if not nil, paces the stitched MP4 as every progressive
+	// file (fast start, then throttled) within the bandwidth budget.
+	Delivery *delivery.Controller
 }
 
 // Handler serves playlists and sessions.

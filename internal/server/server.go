@@ -111,6 +111,7 @@ func (s *Server) playback(sh *streams.Handler) {
 		Secret: func(ctx context.Context) ([]byte, error) {
 			return auth.LoadSecret(ctx, st, s.opt.State)
 		},
+		Delivery: s.opt.Delivery,
 	}).Register(apiMux{s}, s.mux)
 }
 
