@@ -196,6 +196,7 @@ func (h *Handler) mp4(w http.ResponseWriter, r *http.Request) {
 	// A progressive file like any other: fast start, then paced, within
 	// the bandwidth budget.
 	d := h.opt.Delivery
+	r.SetPathValue("user", s.User) // for the delivery log
 	d.Serve(w, r, h.st.Store(), st.f, delivery.Params{Kind: delivery.Progressive, Pace: d.Paces(delivery.Progressive)}, o)
 }
 

@@ -308,7 +308,7 @@ func TestStitchedMP4Paced(t *testing.T) {
 		t.Fatalf("the first 64 KiB: %d, %d bytes", resp.StatusCode, len(body))
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), `msg="delivery session" user="" path=`+s.MP4+` kind=progressive paced=true end=complete`) {
+	for !strings.Contains(logs.String(), `msg="delivery session" user=`+jitserver.User+` path=`+s.MP4+` kind=progressive paced=true end=complete`) {
 		if time.Now().After(deadline) {
 			t.Fatalf("no paced delivery session of %s in the log:\n%s", s.MP4, logs.String())
 		}

@@ -106,6 +106,9 @@ type ResourceOptions struct {
 // ServeResource serves path (as below /streams/{user}/{name}/: "hls/v1/3.m4s")
 // of the asset or clip name of user, as the stream URL would, with o.
 func (h *Handler) ServeResource(w http.ResponseWriter, r *http.Request, user, name, path string, o ResourceOptions) {
+	// The delivery log names the user of the path; this request's path
+	// (a session's, an opaque one) does not.
+	r.SetPathValue("user", user)
 	if o.Delivered == nil {
 		h.serve(w, r, user, name, path, o.CacheControl)
 		return
