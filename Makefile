@@ -63,6 +63,7 @@ FUZZ_TARGETS = \
 	./internal/build/smooth:FuzzParseFragmentPath \
 	./internal/media:FuzzIndex \
 	./internal/media:FuzzUnmarshal \
+	./internal/media:FuzzFragmentSamples \
 	./internal/library:FuzzValidName \
 	./internal/playlist:FuzzParse \
 	./internal/playlist:FuzzResolveMidRolls \

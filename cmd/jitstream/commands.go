@@ -21,6 +21,7 @@ import (
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/live"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/playlist"
@@ -72,6 +73,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	uploads := fs.String("uploads", "", "directory of the partial resumable (tus) uploads (default: STORE/.tmp-uploads, or $TMPDIR/jitstream-uploads for an s3:// store)")
 	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
 	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
+	liveIdle := fs.Duration("live-idle", live.DefaultIdleTimeout, "archive a live stream that received nothing for this long")
 	spoolDir := fs.String("spool-dir", os.TempDir(), "directory of the built segments kept, and of the disk read cache of an s3:// store, as unlinked temporary files")
 	cacheMem := sizeFlag(fs, "cache-mem", readcache.DefaultMemBytes, "memory read cache of an s3:// store (originals and indexes), e.g. 64MiB")
 	cacheDisk := sizeFlag(fs, "cache-disk", readcache.DefaultDiskBytes, "disk read cache of an s3:// store, in --spool-dir, e.g. 1GiB")
@@ -143,10 +145,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweep sync.WaitGroup
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
+	lv := live.New(lib, live.Options{Logger: log, IdleTimeout: *liveIdle})
+	sweep.Go(func() { lv.Run(sweepCtx) }) // archives idle live streams, and those open at shutdown
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
 		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au, Spool: sp,
-			State: c.shared, Beacons: beacons}),
+			State: c.shared, Beacons: beacons, Live: lv}),
 		// Against slow and oversized requests (see internal/server's
 		// harden.go); no WriteTimeout: paced downloads last hours, and
 		// a client that stops reading is dropped by httpserve's write

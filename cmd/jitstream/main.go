@@ -55,6 +55,7 @@ Commands:
   tokens   create, list and revoke a user's API tokens
   links    make signed playback links to an asset (or a path prefix)
   gc       remove what interrupted ingests and deletes left in the store
+  live     print the key and URL that an encoder pushes a live stream to
 
 Run 'jitstream COMMAND -h' for a command's flags.
 `
@@ -74,6 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		"tokens":  cmdTokens,
 		"links":   cmdLinks,
 		"gc":      cmdGC,
+		"live":    cmdLive,
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":

@@ -14,7 +14,6 @@
 package library
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -337,12 +336,7 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 			l.release(user, id)
 		}
 		if !success {
-			// Background context: clean up even when the request was cancelled.
-			for _, k := range stored {
-				if err := l.st.Delete(context.WithoutCancel(ctx), k); err != nil {
-					l.log.Warn("ingest cleanup", "key", k, "err", err)
-				}
-			}
+			l.removeAll(ctx, stored) // even when the request was cancelled
 		}
 	}()
 	for n := 1; ; n++ {
@@ -359,9 +353,6 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 		if id == "" {
 			if id, err = l.reserve(ctx, user, assetID(up.Name), rev); err != nil {
 				return nil, err
-			}
-			if title == "" {
-				title = id
 			}
 		}
 		key := fmt.Sprintf("%ssrc/%02d-%s", assetPrefix(user, id), n, rev)
@@ -390,51 +381,12 @@ func (l *Library) Ingest(ctx context.Context, user, title string, next func() (*
 	if err != nil {
 		return nil, err
 	}
-	enc, err := media.Marshal(ix)
-	if err != nil {
-		return nil, fmt.Errorf("library: encode index: %w", err)
-	}
-	a := &Asset{ID: id, User: user, Title: title, Ingested: time.Now().UTC().Truncate(time.Second), Rev: rev, Chapters: chaps}
-	a.Created = ix.Created
-	if a.Created.IsZero() {
-		a.Created = a.Ingested
-	}
-	a.Index = assetPrefix(user, id) + "index-" + rev + ".jsix"
-	stored = append(stored, a.Index)
-	a.IndexSize = int64(len(enc))
-	if _, err := l.st.Put(ctx, a.Index, bytes.NewReader(enc)); err != nil {
-		return nil, fmt.Errorf("library: store index: %w", err)
-	}
-	meta, err := json.MarshalIndent(a, "", "  ")
+	a, written, err := l.commit(ctx, user, u.Quota, id, rev, title, ix, chaps)
+	stored = append(stored, written...)
 	if err != nil {
 		return nil, err
 	}
-	if u.Quota > 0 {
-		// Other uploads may have been committed meanwhile.
-		lk, err := l.state.Lock(ctx, "quota/"+user, quotaLockTTL)
-		if err != nil {
-			return nil, fmt.Errorf("library: quota lock: %w", err)
-		}
-		defer lk.Unlock(context.WithoutCancel(ctx))
-		now, err := l.Usage(ctx, user)
-		if err != nil {
-			return nil, err
-		}
-		var size int64
-		for _, c := range chaps {
-			size += c.Size
-		}
-		if now+size > u.Quota {
-			return nil, &QuotaError{User: user, Quota: u.Quota, Used: now, Want: size}
-		}
-	}
-	stored = append(stored, metaKey(user, id))
-	if _, err := l.st.Put(ctx, metaKey(user, id), strings.NewReader(string(meta))); err != nil {
-		return nil, fmt.Errorf("library: commit asset: %w", err)
-	}
 	success = true
-	l.indexes.Add(indexCacheKey(a), ix, indexCost(ix))
-	l.log.Info("ingested", "user", user, "asset", id, "chapters", len(chaps), "duration", ix.Duration())
 	return a, nil
 }
 

@@ -135,6 +135,11 @@ type fileTrack struct {
 	cto  []int32
 	sync []bool
 	end  int64 // sum of dur
+
+	// hasBase tells that base is the baseMediaDecodeTime (tfdt) of the
+	// track's first fragment.
+	hasBase bool
+	base    uint64
 }
 
 func (p *fileParser) invalid(format string, args ...any) error {
@@ -1048,33 +1053,7 @@ func layout(f *fileInfo) string {
 // chapter 1 track IDs.
 func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) (*Track, error) {
 	t0 := chapterTracks[0][i]
-	info := describeEntry(t0.kind, t0.entry())
-	tr := &Track{
-		Kind:           t0.kind,
-		Handler:        t0.handler,
-		Name:           t0.name,
-		Format:         info.format,
-		Codec:          info.codec,
-		Timescale:      t0.timescale,
-		Language:       t0.language,
-		Width:          info.width,
-		Height:         info.height,
-		SampleRate:     info.sampleRate,
-		Channels:       info.channels,
-		Matrix:         t0.tkhd.Matrix,
-		TkhdWidth:      uint32(t0.tkhd.Width),
-		TkhdHeight:     uint32(t0.tkhd.Height),
-		Volume:         int16(t0.tkhd.Volume),
-		AlternateGroup: t0.tkhd.AlternateGroup,
-		Flags:          t0.tkhd.Flags,
-		MediaTime:      t0.mediaTime,
-	}
-	if t0.refs != nil {
-		tr.References = make(map[string][]uint32, len(t0.refs))
-		for k, v := range t0.refs {
-			tr.References[k] = append([]uint32(nil), v...)
-		}
-	}
+	tr := trackHeader(t0)
 	var total int
 	for c := range chapterTracks {
 		total += len(chapterTracks[c][i].size)
@@ -1146,6 +1125,39 @@ func buildTrack(ix *Index, chapterTracks [][]*fileTrack, i int) (*Track, error) 
 		}
 	}
 	return tr, nil
+}
+
+// trackHeader is the Track of a file track without samples: its kind,
+// codec, timescale and tkhd fields; References are in the file's track IDs.
+func trackHeader(t0 *fileTrack) *Track {
+	info := describeEntry(t0.kind, t0.entry())
+	tr := &Track{
+		Kind:           t0.kind,
+		Handler:        t0.handler,
+		Name:           t0.name,
+		Format:         info.format,
+		Codec:          info.codec,
+		Timescale:      t0.timescale,
+		Language:       t0.language,
+		Width:          info.width,
+		Height:         info.height,
+		SampleRate:     info.sampleRate,
+		Channels:       info.channels,
+		Matrix:         t0.tkhd.Matrix,
+		TkhdWidth:      uint32(t0.tkhd.Width),
+		TkhdHeight:     uint32(t0.tkhd.Height),
+		Volume:         int16(t0.tkhd.Volume),
+		AlternateGroup: t0.tkhd.AlternateGroup,
+		Flags:          t0.tkhd.Flags,
+		MediaTime:      t0.mediaTime,
+	}
+	if t0.refs != nil {
+		tr.References = make(map[string][]uint32, len(t0.refs))
+		for k, v := range t0.refs {
+			tr.References[k] = append([]uint32(nil), v...)
+		}
+	}
+	return tr
 }
 
 // mulDivRound returns round(a*b/c) computed with a 128-bit intermediate,

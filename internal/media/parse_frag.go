@@ -84,6 +84,9 @@ func (p *fileParser) parseMoof(moof box, tracks map[uint32]*fileTrack) error {
 			if err != nil {
 				return err
 			}
+			if !t.hasBase {
+				t.hasBase, t.base = true, tfdt.BaseMediaDecodeTime()
+			}
 			t.alignTo(tfdt.BaseMediaDecodeTime())
 		}
 

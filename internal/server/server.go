@@ -27,6 +27,7 @@ import (
 	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/live"
 	"github.com/jitstream/jitstream/internal/metrics"
 	"github.com/jitstream/jitstream/internal/outputs"
 	"github.com/jitstream/jitstream/internal/playback"
@@ -66,6 +67,11 @@ type Options struct {
 	State state.State
 	// Beacons, if not nil, receives the ad beacons of playlist sessions.
 	Beacons *playlist.Beacons
+	// Live, if not nil, takes live streams pushed to PUT
+	// /live/{user}/{key}/{file} (see internal/live; the stream key,
+	// derived from the deployment's secret, authenticates); its idle
+	// sweep is the caller's to run.
+	Live *live.Service
 }
 
 // Server is jitstream's HTTP handler.
@@ -141,6 +147,10 @@ func (s *Server) routes() {
 	}
 	if s.opt.Uploads != nil {
 		m.HandleFunc(tusupload.Pattern, s.guard(routeUploads, s.opt.Uploads.ServeHTTP))
+	}
+	if s.opt.Live != nil {
+		st := s.lib.Store()
+		s.opt.Live.Register(m, func(ctx context.Context) ([]byte, error) { return auth.LoadSecret(ctx, st, s.opt.State) })
 	}
 	if s.opt.Debug {
 		m.HandleFunc("GET /debug/heap", s.guard(routeDebug, debugHeap))

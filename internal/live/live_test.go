@@ -1,0 +1,326 @@
+package live_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/auth"
+	"github.com/jitstream/jitstream/internal/live"
+	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
+	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/minio"
+	"github.com/jitstream/jitstream/internal/testutil/probe"
+)
+
+func TestMain(m *testing.M) { minio.Main(m) }
+
+// tlog writes log lines to the test's log.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// env is a server taking live streams, with the idle sweep running.
+type env struct {
+	*jitserver.Env
+	url    string // of the server with live ingest
+	secret []byte
+}
+
+func newEnv(t *testing.T, idle time.Duration) *env {
+	t.Helper()
+	e := jitserver.New(t)
+	svc := live.New(e.Library, live.Options{IdleTimeout: idle, Logger: slog.New(slog.NewTextHandler(tlog{t}, nil))})
+	url := e.Serve(t, server.Options{Live: svc})
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { svc.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	secret, err := auth.LoadSecret(context.Background(), e.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{Env: e, url: url, secret: secret}
+}
+
+// put pushes b as file of the stream with key and returns the status and
+// body of the answer.
+func (e *env) put(t *testing.T, user, key, file string, b []byte) (int, []byte) {
+	t.Helper()
+	resp, body := httpt.Do(t, http.MethodPut, e.url+"/live/"+user+"/"+key+"/"+file, bytes.NewReader(b))
+	return resp.StatusCode, body
+}
+
+// objects lists the keys under the asset's src/.
+func (e *env) objects(t *testing.T, id string) []string {
+	t.Helper()
+	infos, err := e.Store.List(context.Background(), "users/alice/assets/"+id+"/src/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, in := range infos {
+		keys = append(keys, in.Key)
+	}
+	return keys
+}
+
+// assets lists the ids of alice's assets through the API.
+func (e *env) assets(t *testing.T) []string {
+	t.Helper()
+	resp, body := e.Get(t, "/api/v1/users/alice/assets")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("asset list: %d %s", resp.StatusCode, body)
+	}
+	var out struct {
+		Assets []struct {
+			ID string `json:"id"`
+		} `json:"assets"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("asset list: %v: %s", err, body)
+	}
+	var ids []string
+	for _, a := range out.Assets {
+		ids = append(ids, a.ID)
+	}
+	return ids
+}
+
+// waitAsset waits (with a deadline) until alice's asset id is listed.
+func (e *env) waitAsset(t *testing.T, id string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !slices.Contains(e.assets(t), id) {
+		if time.Now().After(deadline) {
+			t.Fatalf("asset %q was not archived: %v", id, e.assets(t))
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// concatReps writes, per representation, its init segment and fragments
+// as stored under the asset, into one file each, and returns their packet
+// MD5s as streams 0 (video), 1 (audio).
+func concatReps(t *testing.T, e *env, id string) map[int][]string {
+	t.Helper()
+	want := map[int][]string{}
+	for i, rep := range []string{"stream0", "stream1"} {
+		var all []byte
+		keys := e.objects(t, id)
+		var frags []string
+		for _, k := range keys {
+			if strings.HasPrefix(filepath.Base(k), rep+"-") && !strings.HasSuffix(k, "-init") {
+				frags = append(frags, k)
+			}
+		}
+		if len(frags) == 0 {
+			t.Fatalf("no fragment of %s stored: %v", rep, keys)
+		}
+		for _, k := range append([]string{"users/alice/assets/" + id + "/src/" + rep + "-init"}, frags...) {
+			rc, err := e.Store.Get(context.Background(), k, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(rc)
+			rc.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		path := filepath.Join(t.TempDir(), rep+".mp4")
+		if err := os.WriteFile(path, all, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want[i] = probe.PacketMD5s(t, path)[0]
+	}
+	return want
+}
+
+// TestFFmpegPush: ffmpeg pushes 10 s live; the stream is archived as an
+// asset whose consolidated MP4 carries exactly the samples pushed, and
+// whose HLS plays.
+func TestFFmpegPush(t *testing.T) {
+	t.Parallel()
+	fixtures.RequireTools(t)
+	e := newEnv(t, 0)
+	key := live.Key(e.secret, "alice", "show")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=10",
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=10",
+		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac",
+		"-f", "dash", "-method", "PUT", "-seg_duration", "2", "-use_timeline", "1", "-use_template", "1",
+		e.url+"/live/alice/"+key+"/stream.mpd")
+	out, err := cmd.CombinedOutput()
+	var complaints []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		// ffmpeg warns (at error level) that it cannot rename over HTTP.
+		if l != "" && !strings.Contains(l, "Cannot use rename on non file protocol") {
+			complaints = append(complaints, l)
+		}
+	}
+	if err != nil || len(complaints) > 0 {
+		t.Fatalf("ffmpeg push: %v\n%s", err, out)
+	}
+	// The static manifest is answered once the asset is committed, but
+	// ffmpeg does not wait for that answer.
+	e.waitAsset(t, "show")
+	a, err := e.Library.Asset(context.Background(), "alice", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Chapters) < 10 {
+		t.Errorf("%d chapters, want the ~12 fragments", len(a.Chapters))
+	}
+	want := concatReps(t, e, "show")
+	got := probe.PacketMD5s(t, e.url+"/files/alice/show.mp4?pace=0")
+	probe.EqualStreams(t, "consolidated MP4", got, want)
+	if d := probe.Duration(t, e.url+"/files/alice/show.mp4?pace=0"); d < 9.5 || d > 10.5 {
+		t.Errorf("consolidated MP4 lasts %.3f s, want 10", d)
+	}
+	hls := e.url + "/streams/alice/show/hls/master.m3u8"
+	probe.RequireClean(t, hls)
+	counts := probe.PacketCounts(t, hls)
+	var n, wantN int
+	for _, c := range counts {
+		n += c
+	}
+	for _, w := range want {
+		wantN += len(w)
+	}
+	if n != wantN {
+		t.Errorf("HLS has %d packets (%v), want %d", n, counts, wantN)
+	}
+}
+
+// TestKeys: only the key of the user's stream name lets a push in.
+func TestKeys(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	d := fixtures.LiveDASH(t)
+	init := readFile(t, d.Init["stream0"])
+	good := live.Key(e.secret, "alice", "show")
+	other := live.Key(e.secret, "bob", "show")
+	tests := []struct {
+		name, user, key string
+		want            int
+	}{
+		{"valid", "alice", good, http.StatusNoContent},
+		{"other user's key", "alice", other, http.StatusForbidden},
+		{"tampered", "alice", good[:len(good)-1] + "a", http.StatusForbidden},
+		{"renamed", "alice", "other" + strings.TrimPrefix(good, "show"), http.StatusForbidden},
+		{"no name", "alice", strings.TrimPrefix(good, "show"), http.StatusForbidden},
+		{"garbage", "alice", "x", http.StatusForbidden},
+		{"other secret", "alice", live.Key([]byte("not the secret"), "alice", "show"), http.StatusForbidden},
+		{"unknown user", "bob", other, http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		status, body := e.put(t, tc.user, tc.key, "init-stream0.m4s", init)
+		if status != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
+		if status >= 400 && !json.Valid(body) {
+			t.Errorf("%s: error body is not JSON: %s", tc.name, body)
+		}
+	}
+}
+
+// TestIdempotentFragments: a fragment pushed twice is stored once; other
+// bytes under its number are refused and leave the first.
+func TestIdempotentFragments(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	d := fixtures.LiveDASH(t)
+	key := live.Key(e.secret, "alice", "dup")
+	f1 := readFile(t, d.Fragments["stream0"][0])
+	f2 := readFile(t, d.Fragments["stream0"][1])
+	steps := []struct {
+		file string
+		b    []byte
+		want int
+	}{
+		{"chunk-stream0-00001.m4s", f1, http.StatusConflict}, // before its init segment
+		{"init-stream0.m4s", readFile(t, d.Init["stream0"]), http.StatusNoContent},
+		{"init-stream0.m4s", readFile(t, d.Init["stream0"]), http.StatusNoContent},
+		{"init-stream0.m4s", readFile(t, d.Init["stream1"]), http.StatusConflict},
+		{"chunk-stream0-00001.m4s", f1, http.StatusNoContent},
+		{"chunk-stream0-00001.m4s", f1, http.StatusNoContent},
+		{"chunk-stream0-00001.m4s", f2, http.StatusConflict},
+		{"chunk-stream0-00002.m4s", []byte("not a fragment"), http.StatusBadRequest},
+		{"notes.txt", []byte("x"), http.StatusBadRequest},
+	}
+	for i, s := range steps {
+		if status, body := e.put(t, "alice", key, s.file, s.b); status != s.want {
+			t.Fatalf("step %d: PUT %s: %d %s, want %d", i, s.file, status, body, s.want)
+		}
+	}
+	want := []string{"users/alice/assets/dup/src/stream0-00000001", "users/alice/assets/dup/src/stream0-init"}
+	if got := e.objects(t, "dup"); !slices.Equal(got, want) {
+		t.Errorf("stored %v, want %v", got, want)
+	}
+	rc, err := e.Store.Get(context.Background(), want[0], 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); !bytes.Equal(b, f1) {
+		t.Error("the stored fragment is not the first one pushed")
+	}
+}
+
+// TestIdleStream: a stream that stops without its static manifest is
+// archived after the idle timeout, with the samples it received.
+func TestIdleStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 300*time.Millisecond)
+	d := fixtures.LiveDASH(t)
+	key := live.Key(e.secret, "alice", "cut")
+	for _, rep := range d.Reps {
+		if status, body := e.put(t, "alice", key, "init-"+rep+".m4s", readFile(t, d.Init[rep])); status != http.StatusNoContent {
+			t.Fatalf("init of %s: %d %s", rep, status, body)
+		}
+		for _, p := range d.Fragments[rep] {
+			if status, body := e.put(t, "alice", key, filepath.Base(p), readFile(t, p)); status != http.StatusNoContent {
+				t.Fatalf("%s: %d %s", filepath.Base(p), status, body)
+			}
+		}
+	}
+	e.waitAsset(t, "cut")
+	want := concatReps(t, e, "cut")
+	probe.EqualStreams(t, "consolidated MP4", probe.PacketMD5s(t, e.url+"/files/alice/cut.mp4?pace=0"), want)
+	// Later files of the stream make a new recording.
+	if status, body := e.put(t, "alice", key, "init-stream0.m4s", readFile(t, d.Init["stream0"])); status != http.StatusNoContent {
+		t.Fatalf("init after archive: %d %s", status, body)
+	}
+	if got := e.objects(t, "cut-2"); len(got) != 1 {
+		t.Errorf("new recording has %v", got)
+	}
+}

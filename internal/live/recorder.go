@@ -1,0 +1,435 @@
+package live
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/store"
+)
+
+// Errors of a Recorder, which callers map to statuses.
+var (
+	// ErrConflict: different bytes for an init segment or a fragment
+	// already stored (409).
+	ErrConflict = errors.New("conflicting data")
+	// ErrFinished: the stream was archived already (409).
+	ErrFinished = errors.New("stream finished")
+	// ErrNoInit: a fragment of a representation whose init segment has
+	// not arrived (409: the encoder is to send it first).
+	ErrNoInit = errors.New("no init segment")
+	// ErrBadRep: a representation name or sequence number that cannot
+	// name an object (400).
+	ErrBadRep = errors.New("invalid representation")
+	// ErrNothing: the stream ended without a media fragment; nothing is
+	// archived.
+	ErrNothing = errors.New("no media received")
+)
+
+// Recorder records one live stream of a user as the originals of a
+// reserved asset, and archives it as an ordinary asset when it finishes.
+// Each init segment and media fragment is stored as an immutable object
+// when it arrives:
+//
+//	users/{user}/assets/{id}/src/{rep}-init
+//	users/{user}/assets/{id}/src/{rep}-{seq:08d}
+//
+// A Recorder is safe for concurrent use.
+type Recorder struct {
+	lib     *library.Library
+	st      store.Store
+	log     *slog.Logger
+	user    string
+	name    string
+	id, rev string
+	started time.Time
+
+	mu       sync.Mutex
+	changed  chan struct{} // closed (and replaced) when a fragment is added
+	finished bool
+	inits    map[string]*initSeg            // by representation
+	frags    map[string]map[int]*storedFrag // by representation, then sequence number
+}
+
+// initSeg is a representation's init segment.
+type initSeg struct {
+	b    []byte
+	size int64
+	key  string
+}
+
+// storedFrag is a stored media fragment and its samples.
+type storedFrag struct {
+	rep  string
+	seq  int
+	key  string
+	size int64
+	sum  [sha256.Size]byte
+	f    *media.Fragment
+}
+
+// NewRecorder reserves an asset id derived from the stream name (see
+// library.Reserve) and returns the Recorder of user's stream.
+func NewRecorder(ctx context.Context, lib *library.Library, log *slog.Logger, user, name string) (*Recorder, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	id, rev, err := lib.Reserve(ctx, user, name)
+	if err != nil {
+		return nil, fmt.Errorf("live: %s/%s: %w", user, name, err)
+	}
+	return &Recorder{lib: lib, st: lib.Store(), log: log, user: user, name: name, id: id, rev: rev,
+		started: time.Now().UTC(), changed: make(chan struct{}), inits: map[string]*initSeg{}, frags: map[string]map[int]*storedFrag{}}, nil
+}
+
+// ID is the id of the asset the stream is recorded as.
+func (r *Recorder) ID() string { return r.id }
+
+func (r *Recorder) key(suffix string) string {
+	return "users/" + r.user + "/assets/" + r.id + "/src/" + suffix
+}
+
+// checkRep validates a representation name: a store key element.
+func checkRep(rep string) error {
+	if !library.ValidName(rep) || len(rep) > 32 {
+		return fmt.Errorf("%w: %q", ErrBadRep, rep)
+	}
+	return nil
+}
+
+// AddInit stores the init segment of representation rep. The same bytes
+// again are accepted and not stored twice; other bytes are ErrConflict.
+func (r *Recorder) AddInit(ctx context.Context, rep string, b []byte) error {
+	if err := checkRep(rep); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.finished {
+		return fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
+	}
+	if have := r.inits[rep]; have != nil {
+		if bytes.Equal(have.b, b) {
+			return nil
+		}
+		return fmt.Errorf("live: %s/%s: init segment of %s: %w: it differs from the one received", r.user, r.name, rep, ErrConflict)
+	}
+	key := r.key(rep + "-init")
+	info, err := r.st.Put(ctx, key, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("live: store init segment of %s: %w", rep, err)
+	}
+	r.inits[rep] = &initSeg{b: bytes.Clone(b), size: info.Size, key: key}
+	return nil
+}
+
+// AddFragment reads media fragment seq of representation rep with the
+// representation's init segment (ErrNoInit without one; errors wrapping
+// media.ErrInvalid for a malformed fragment) and stores it. The same
+// bytes again are accepted and not stored twice; other bytes for the same
+// seq are ErrConflict.
+func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byte) error {
+	if err := checkRep(rep); err != nil {
+		return err
+	}
+	if seq < 0 || seq > 99999999 {
+		return fmt.Errorf("%w: sequence number %d", ErrBadRep, seq)
+	}
+	sum := sha256.Sum256(b)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.finished {
+		return fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
+	}
+	if have := r.frags[rep][seq]; have != nil {
+		if have.sum == sum && have.size == int64(len(b)) {
+			return nil
+		}
+		return fmt.Errorf("live: %s/%s: fragment %d of %s: %w: it differs from the one received", r.user, r.name, seq, rep, ErrConflict)
+	}
+	in := r.inits[rep]
+	if in == nil {
+		return fmt.Errorf("live: %s/%s: fragment %d of %s: %w", r.user, r.name, seq, rep, ErrNoInit)
+	}
+	f, err := media.FragmentSamples(ctx, in.b, b)
+	if err != nil {
+		return fmt.Errorf("live: fragment %d of %s: %w", seq, rep, err)
+	}
+	key := r.key(fmt.Sprintf("%s-%08d", rep, seq))
+	info, err := r.st.Put(ctx, key, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("live: store fragment %d of %s: %w", seq, rep, err)
+	}
+	if r.frags[rep] == nil {
+		r.frags[rep] = map[int]*storedFrag{}
+	}
+	r.frags[rep][seq] = &storedFrag{rep: rep, seq: seq, key: key, size: info.Size, sum: sum, f: f}
+	close(r.changed)
+	r.changed = make(chan struct{})
+	return nil
+}
+
+// Wait waits until every fragment of want (representation -> sequence
+// numbers) has been received, or ctx is done (its error).
+func (r *Recorder) Wait(ctx context.Context, want map[string][]int) error {
+	for {
+		r.mu.Lock()
+		missing := false
+		for rep, seqs := range want {
+			for _, seq := range seqs {
+				if r.frags[rep][seq] == nil {
+					missing = true
+				}
+			}
+		}
+		ch := r.changed
+		r.mu.Unlock()
+		if !missing {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+	}
+}
+
+// Finish archives the stream: it builds the asset's media index from every
+// fragment received and commits it through the library (library.Commit),
+// after which the Recorder takes nothing more (ErrFinished). On failure
+// nothing becomes visible and the stored objects are left to
+// jitstream gc.
+//
+// The asset's tracks are those of every representation's init segment,
+// video first; its chapters are the fragments in timeline order (decode
+// time in seconds, then representation), and each track's samples follow
+// chapter by chapter. A jump forward of a representation's decode time
+// (tfdt; a lost fragment, an encoder restart) stretches the sample before
+// it, so that decode times stay right; a jump back (an encoder restarted
+// at 0) continues after the last sample.
+func (r *Recorder) Finish(ctx context.Context) (*library.Asset, error) {
+	r.mu.Lock()
+	if r.finished {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
+	}
+	r.finished = true
+	r.mu.Unlock() // nothing changes the maps from now on
+
+	ix, chaps, err := r.index()
+	if err != nil {
+		return nil, fmt.Errorf("live: archive %s/%s as %s: %w", r.user, r.name, r.id, err)
+	}
+	a, err := r.lib.Commit(ctx, r.user, r.id, r.rev, r.name, ix, chaps)
+	if err != nil {
+		return nil, fmt.Errorf("live: archive %s/%s as %s: %w", r.user, r.name, r.id, err)
+	}
+	r.log.Info("live stream archived", "user", r.user, "stream", r.name, "asset", a.ID,
+		"fragments", len(chaps), "duration", ix.Duration())
+	return a, nil
+}
+
+// repTrack is one track of one representation on the asset's timeline.
+type repTrack struct {
+	tr  *media.Track // the asset's track
+	pos int          // position among the representation's tracks
+}
+
+// index builds the asset's index from the fragments.
+func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
+	// Representations with fragments, video first, then by name
+	// ("stream2" before "stream10").
+	var reps []string
+	for rep, fs := range r.frags {
+		if len(fs) > 0 {
+			reps = append(reps, rep)
+		}
+	}
+	if len(reps) == 0 {
+		return nil, nil, ErrNothing
+	}
+	ordered := map[string][]*storedFrag{}
+	for _, rep := range reps {
+		for _, f := range r.frags[rep] {
+			ordered[rep] = append(ordered[rep], f)
+		}
+		slices.SortFunc(ordered[rep], func(a, b *storedFrag) int { return cmp.Compare(a.seq, b.seq) })
+	}
+	isVideo := func(rep string) bool {
+		for _, t := range ordered[rep][0].f.Tracks {
+			if t.Kind == media.KindVideo {
+				return true
+			}
+		}
+		return false
+	}
+	slices.SortFunc(reps, func(a, b string) int {
+		if va, vb := isVideo(a), isVideo(b); va != vb {
+			if va {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+	})
+	repOrder := map[string]int{}
+	for i, rep := range reps {
+		repOrder[rep] = i
+	}
+
+	// The decode time (seconds on the asset's timeline) of every
+	// fragment, with each representation's jumps closed.
+	type placed struct {
+		*storedFrag
+		start, dur float64 // seconds
+	}
+	var all []placed
+	var tracks []*media.Track
+	byRep := map[string][]repTrack{}
+	for _, rep := range reps {
+		fs := ordered[rep]
+		for pos, t0 := range fs[0].f.Tracks {
+			// The asset's track: the header of the first fragment's,
+			// samples appended below.
+			tr := *t0
+			tr.Samples = media.Samples{}
+			tr.References = nil // track IDs of the init segment, not the asset's
+			byRep[rep] = append(byRep[rep], repTrack{tr: &tr, pos: pos})
+		}
+		// Per track: the end of the previous fragment on the source
+		// timeline (tfdt + duration) and on the asset's (ticks).
+		srcEnd := make([]int64, len(byRep[rep]))
+		end := make([]int64, len(byRep[rep]))
+		for k, f := range fs {
+			if len(f.f.Tracks) != len(byRep[rep]) {
+				return nil, nil, fmt.Errorf("%s fragment %d has %d tracks, the first %d: %w", rep, f.seq, len(f.f.Tracks), len(byRep[rep]), media.ErrInvalid)
+			}
+			start, dur := math.Inf(1), 0.0
+			for j, rt := range byRep[rep] {
+				ft := f.f.Tracks[j]
+				s := &rt.tr.Samples
+				base := f.f.BaseTime[j]
+				if k > 0 && base > srcEnd[j] && len(s.Dur) > 0 {
+					// A jump forward: stretch the sample before it.
+					last := len(s.Dur) - 1
+					gap := min(base-srcEnd[j], math.MaxUint32-int64(s.Dur[last]))
+					s.Dur[last] += uint32(gap)
+					end[j] += gap
+				}
+				if base < 0 {
+					base = srcEnd[j] // no tfdt: back to back
+				}
+				fd := ft.Duration()
+				srcEnd[j] = base + fd
+				if ft.Samples.Len() > 0 {
+					start = min(start, float64(end[j])/float64(rt.tr.Timescale))
+					dur = max(dur, float64(fd)/float64(rt.tr.Timescale))
+				}
+				end[j] += fd
+				// Only the durations for now (in sequence order, to
+				// stretch); the samples follow in chapter order below.
+				s.Dur = append(s.Dur, ft.Samples.Dur...)
+			}
+			if math.IsInf(start, 1) {
+				start = 0
+				for j, rt := range byRep[rep] {
+					start = max(start, float64(end[j])/float64(rt.tr.Timescale))
+				}
+			}
+			all = append(all, placed{storedFrag: f, start: start, dur: dur})
+		}
+		for _, rt := range byRep[rep] {
+			tracks = append(tracks, rt.tr)
+		}
+	}
+	slices.SortStableFunc(all, func(a, b placed) int {
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(repOrder[a.rep], repOrder[b.rep]), cmp.Compare(a.seq, b.seq))
+	})
+
+	// Chapters in timeline order; each track's samples chapter by
+	// chapter (durations, stretched above, taken in the same order).
+	ix := &media.Index{Created: r.started.Truncate(time.Second), Chapters: make([]media.Chapter, len(all))}
+	chaps := make([]library.Chapter, len(all))
+	durs := map[*media.Track][]uint32{}
+	for _, tr := range tracks {
+		durs[tr] = tr.Samples.Dur
+		tr.Samples = media.Samples{ChapterStart: make([]int, 0, len(all)+1), ChapterDesc: make([]uint32, 0, len(all))}
+	}
+	for c, p := range all {
+		name := fmt.Sprintf("chunk-%s-%05d.m4s", p.rep, p.seq)
+		ix.Chapters[c] = media.Chapter{Object: p.key, Name: name, Size: p.size,
+			Start: time.Duration(p.start * float64(time.Second)), Duration: time.Duration(p.dur * float64(time.Second))}
+		chaps[c] = library.Chapter{Name: name, Object: p.key, Size: p.size}
+		for _, rep := range reps {
+			for _, rt := range byRep[rep] {
+				s := &rt.tr.Samples
+				s.ChapterStart = append(s.ChapterStart, s.Len())
+				s.ChapterDesc = append(s.ChapterDesc, 1)
+				if rep != p.rep {
+					continue
+				}
+				fs := &p.f.Tracks[rt.pos].Samples
+				n0, n := s.Len(), fs.Len()
+				s.Offset = append(s.Offset, fs.Offset...)
+				s.Size = append(s.Size, fs.Size...)
+				s.Dur = append(s.Dur, durs[rt.tr][n0:n0+n]...)
+				if fs.CTO != nil || s.CTO != nil {
+					s.CTO = append(padded(s.CTO, n0), padded(fs.CTO, n)...)
+				}
+				if fs.Sync != nil || s.Sync != nil {
+					s.Sync = append(syncPadded(s.Sync, n0), syncPadded(fs.Sync, n)...)
+				}
+			}
+		}
+	}
+	var kept []*media.Track
+	for _, tr := range tracks {
+		s := &tr.Samples
+		s.ChapterStart = append(s.ChapterStart, s.Len())
+		if s.Len() == 0 {
+			continue // no sample in any fragment
+		}
+		tr.ID = uint32(len(kept) + 1)
+		s.Derive()
+		kept = append(kept, tr)
+	}
+	ix.Tracks = kept
+	if err := ix.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", err, media.ErrInvalid)
+	}
+	return ix, chaps, nil
+}
+
+// padded is the CTO column c of n samples, zeros when nil.
+func padded(c []int32, n int) []int32 {
+	if c == nil {
+		return make([]int32, n)
+	}
+	return c
+}
+
+// syncPadded is the Sync column c of n samples, all sync when nil.
+func syncPadded(c []bool, n int) []bool {
+	if c != nil {
+		return c
+	}
+	s := make([]bool, n)
+	for i := range s {
+		s[i] = true
+	}
+	return s
+}

@@ -1,0 +1,346 @@
+// Package live records live streams that an encoder pushes over HTTP, as
+// DASH-IF live ingest (and ffmpeg -f dash -method PUT) does, and archives
+// each stream as an ordinary asset when it ends.
+//
+// An encoder pushes to PUT (or POST) /live/{user}/{key}/{file}, where key
+// is a stream key (Key) naming the stream: init-streamN.m4s is the init
+// segment of representation "streamN", chunk-streamN-NNNNN.m4s its media
+// fragment number NNNNN, and *.mpd the manifest, which ends the stream
+// when it says type="static". Each init segment and fragment is stored as
+// it arrives (see Recorder); a stream that receives nothing for
+// Options.IdleTimeout is archived too.
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/apierr"
+	"github.com/jitstream/jitstream/internal/httpserve"
+	"github.com/jitstream/jitstream/internal/library"
+	"github.com/jitstream/jitstream/internal/media"
+)
+
+// Pattern is the path of pushed files, for an http.ServeMux.
+const Pattern = "/live/{user}/{key}/{file}"
+
+// Defaults of Options.
+const (
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultMaxFragmentBytes = 64 << 20
+	DefaultFinishWait       = 10 * time.Second
+	// storeTimeout bounds the storing of one pushed file.
+	storeTimeout = time.Minute
+	// maxManifestBytes bounds a pushed manifest.
+	maxManifestBytes = 1 << 20
+	// finishTimeout bounds the archiving of the streams still open when
+	// Run stops.
+	finishTimeout = 30 * time.Second
+)
+
+// Options configures a Service.
+type Options struct {
+	Logger *slog.Logger
+	// IdleTimeout: a stream that receives nothing for this long is
+	// archived by Run (DefaultIdleTimeout when 0).
+	IdleTimeout time.Duration
+	// MaxFragmentBytes bounds one pushed file (DefaultMaxFragmentBytes
+	// when 0).
+	MaxFragmentBytes int64
+	// FinishWait bounds the wait, after a static manifest, for the
+	// fragments it lists that did not arrive yet (DefaultFinishWait when
+	// 0).
+	FinishWait time.Duration
+}
+
+// Service holds the streams being pushed to this process: one Recorder per
+// user and stream name, created by the stream's first file.
+type Service struct {
+	lib *library.Library
+	log *slog.Logger
+	opt Options
+
+	mu      sync.Mutex
+	streams map[string]*stream // by user + "/" + name
+}
+
+// stream is a Recorder and when it last received a file.
+type stream struct {
+	rec  *Recorder
+	last time.Time // under Service.mu
+}
+
+// New returns a Service recording into lib.
+func New(lib *library.Library, o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.FinishWait <= 0 {
+		o.FinishWait = DefaultFinishWait
+	}
+	if o.MaxFragmentBytes <= 0 {
+		o.MaxFragmentBytes = DefaultMaxFragmentBytes
+	}
+	return &Service{lib: lib, log: o.Logger, opt: o, streams: map[string]*stream{}}
+}
+
+// SecretFunc returns the deployment's secret (auth.LoadSecret), which
+// stream keys derive from.
+type SecretFunc func(ctx context.Context) ([]byte, error)
+
+// Mux is where Register mounts the ingest routes.
+type Mux interface {
+	HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request))
+}
+
+// Register mounts PUT and POST Pattern on mux; keys are checked against
+// the secret that secret returns. The routes need no token: the stream key
+// authenticates.
+func (s *Service) Register(mux Mux, secret SecretFunc) {
+	h := func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, secret) }
+	mux.HandleFunc("PUT "+Pattern, h)
+	mux.HandleFunc("POST "+Pattern, h)
+}
+
+var (
+	initRE   = regexp.MustCompile(`^init-(stream\d+)\.m4s$`)
+	chunkRE  = regexp.MustCompile(`^chunk-(stream\d+)-(\d{1,8})\.m4s$`)
+	mpdRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.mpd$`)
+	staticRE = regexp.MustCompile(`(?:^|\s)type\s*=\s*["']static["']`)
+)
+
+// serve answers one pushed file.
+func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretFunc) {
+	ctx := r.Context()
+	user, key, file := r.PathValue("user"), r.PathValue("key"), r.PathValue("file")
+	secret, err := secretFn(ctx)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("live: load the secret: %w", err))
+		return
+	}
+	name, ok := ParseKey(secret, user, key)
+	if !ok {
+		httpserve.Error(w, http.StatusForbidden, "invalid stream key", "the key does not grant a stream of "+strconv.Quote(user))
+		return
+	}
+	limit := s.opt.MaxFragmentBytes
+	m := chunkRE.FindStringSubmatch(file)
+	im := initRE.FindStringSubmatch(file)
+	isMPD := mpdRE.MatchString(file)
+	if m == nil && im == nil && !isMPD {
+		httpserve.Error(w, http.StatusBadRequest, "unsupported file",
+			"push init-streamN.m4s, chunk-streamN-NNNNN.m4s or a .mpd manifest, not "+strconv.Quote(file))
+		return
+	}
+	if isMPD {
+		limit = maxManifestBytes
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("live: read %s: %w", file, err))
+		return
+	}
+	if isMPD {
+		s.manifest(w, r, user, name, body)
+		return
+	}
+	// The body is whole: store it even if the encoder does not wait for
+	// the answer (ffmpeg closes some connections at once).
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	rec, err := s.recorder(sctx, user, name)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if im != nil {
+		err = rec.AddInit(sctx, im[1], body)
+	} else {
+		seq, _ := strconv.Atoi(m[2]) // at most 8 digits
+		err = rec.AddFragment(sctx, m[1], seq, body)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.touch(user, name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// manifest answers a pushed manifest: a static one finishes the stream,
+// once the fragments it lists have arrived (an encoder may push the last
+// fragments and the manifest at once) or Options.FinishWait passed.
+func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name string, body []byte) {
+	m, err := parseManifest(body)
+	if err != nil {
+		m = manifest{static: staticRE.Match(body)}
+	}
+	s.touch(user, name)
+	st := s.lookup(user, name)
+	if !m.static || st == nil {
+		// Going on, or finished already (or never started).
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	// The encoder may go away: finish all the same.
+	ctx := context.WithoutCancel(r.Context())
+	wctx, cancel := context.WithTimeout(ctx, s.opt.FinishWait)
+	err = st.rec.Wait(wctx, m.fragments)
+	cancel()
+	if err != nil {
+		s.log.Warn("live stream ended without all the fragments of its manifest", "user", user, "stream", name, "asset", st.rec.ID(), "waited", s.opt.FinishWait)
+	}
+	if s.take(user, name, st) == nil {
+		w.WriteHeader(http.StatusNoContent) // finished meanwhile (idle)
+		return
+	}
+	a, err := st.rec.Finish(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	httpserve.WriteJSON(w, http.StatusOK, a)
+}
+
+// lookup returns the stream in progress of user's stream name, nil if
+// none.
+func (s *Service) lookup(user, name string) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.streams[user+"/"+name]
+}
+
+// recorder returns the Recorder of user's stream name, creating it (and
+// reserving its asset id) on the first file.
+func (s *Service) recorder(ctx context.Context, user, name string) (*Recorder, error) {
+	k := user + "/" + name
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[k]; st != nil {
+		return st.rec, nil
+	}
+	rec, err := NewRecorder(ctx, s.lib, s.log, user, name)
+	if err != nil {
+		return nil, err
+	}
+	s.streams[k] = &stream{rec: rec, last: time.Now()}
+	s.log.Info("live stream started", "user", user, "stream", name, "asset", rec.ID())
+	return rec, nil
+}
+
+// touch records that user's stream name received a file.
+func (s *Service) touch(user, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[user+"/"+name]; st != nil {
+		st.last = time.Now()
+	}
+}
+
+// take removes st from the streams in progress and returns it; nil if it
+// is no longer there.
+func (s *Service) take(user, name string, st *stream) *stream {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := user + "/" + name
+	if s.streams[k] != st {
+		return nil
+	}
+	delete(s.streams, k)
+	return st
+}
+
+// Run archives, until ctx is done, the streams that received nothing for
+// Options.IdleTimeout, checking a few times per timeout. When ctx is done
+// it archives the streams still open (within 30 s) and returns.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(max(s.opt.IdleTimeout/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+			defer cancel()
+			s.finish(fctx, 0)
+			return
+		case <-t.C:
+			s.finish(ctx, s.opt.IdleTimeout)
+		}
+	}
+}
+
+// finish archives the streams idle for at least idle (0: all).
+func (s *Service) finish(ctx context.Context, idle time.Duration) {
+	now := time.Now()
+	var done []*stream
+	s.mu.Lock()
+	for k, st := range s.streams {
+		if now.Sub(st.last) >= idle {
+			done = append(done, st)
+			delete(s.streams, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, st := range done {
+		r := st.rec
+		if _, err := r.Finish(ctx); err != nil {
+			s.log.Warn("live stream not archived; what it stored is left to jitstream gc",
+				"user", r.user, "stream", r.name, "asset", r.id, "err", err)
+			continue
+		}
+		s.log.Info("idle live stream archived", "user", r.user, "stream", r.name, "asset", r.id, "idle", now.Sub(st.last).Round(time.Millisecond))
+	}
+}
+
+// fail answers err as JSON with its status.
+func (s *Service) fail(w http.ResponseWriter, r *http.Request, err error) {
+	status, msg := statusOf(err)
+	if status >= 500 {
+		s.log.Error("live ingest failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	} else {
+		s.log.Warn("live ingest refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	httpserve.Error(w, status, msg, err.Error())
+}
+
+func statusOf(err error) (int, string) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "file too large"
+	case errors.Is(err, ErrConflict):
+		return http.StatusConflict, "conflicting data"
+	case errors.Is(err, ErrFinished):
+		return http.StatusConflict, "stream finished"
+	case errors.Is(err, ErrNoInit):
+		return http.StatusConflict, "init segment missing"
+	case errors.Is(err, ErrBadRep), errors.Is(err, library.ErrBadName):
+		return http.StatusBadRequest, "bad request"
+	case errors.Is(err, ErrNothing):
+		return http.StatusUnprocessableEntity, "no media received"
+	case errors.Is(err, media.ErrInvalid):
+		return http.StatusBadRequest, "invalid media"
+	case errors.Is(err, media.ErrUnsupported):
+		return http.StatusUnsupportedMediaType, "unsupported media"
+	case errors.Is(err, library.ErrUnknownUser):
+		return http.StatusNotFound, "unknown user"
+	}
+	if status, msg, ok := apierr.Store(err); ok {
+		return status, msg
+	}
+	if status, msg, ok := apierr.Ingest(err); ok {
+		return status, msg
+	}
+	return http.StatusInternalServerError, "internal error"
+}
