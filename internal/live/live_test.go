@@ -180,16 +180,7 @@ func TestFFmpegPush(t *testing.T) {
 		"-f", "dash", "-method", "PUT", "-seg_duration", "2", "-use_timeline", "1", "-use_template", "1",
 		e.url+"/live/alice/"+key+"/stream.mpd")
 	out, err := cmd.CombinedOutput()
-	var complaints []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		// ffmpeg warns (at error level) that it cannot rename over HTTP.
-		if l != "" && !strings.Contains(l, "Cannot use rename on non file protocol") {
-			complaints = append(complaints, l)
-		}
-	}
-	if err != nil || len(complaints) > 0 {
-		t.Fatalf("ffmpeg push: %v\n%s", err, out)
-	}
+	checkPush(t, out, err)
 	// The static manifest is answered once the asset is committed, but
 	// ffmpeg does not wait for that answer.
 	e.waitAsset(t, "show")
@@ -322,5 +313,20 @@ func TestIdleStream(t *testing.T) {
 	}
 	if got := e.objects(t, "cut-2"); len(got) != 1 {
 		t.Errorf("new recording has %v", got)
+	}
+}
+
+// checkPush fails the test when an ffmpeg push failed or complained, but
+// for its warning (at error level) that it cannot rename over HTTP.
+func checkPush(t *testing.T, out []byte, err error) {
+	t.Helper()
+	var complaints []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l != "" && !strings.Contains(l, "Cannot use rename on non file protocol") {
+			complaints = append(complaints, l)
+		}
+	}
+	if err != nil || len(complaints) > 0 {
+		t.Fatalf("ffmpeg push: %v\n%s", err, out)
 	}
 }

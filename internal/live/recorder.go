@@ -44,6 +44,9 @@ var (
 //	users/{user}/assets/{id}/src/{rep}-init
 //	users/{user}/assets/{id}/src/{rep}-{seq:08d}
 //
+// After each, and once more when the stream has ended, it stores the
+// stream's live State under StateKey, for live playback from any node.
+//
 // A Recorder is safe for concurrent use.
 type Recorder struct {
 	lib     *library.Library
@@ -59,6 +62,7 @@ type Recorder struct {
 	finished bool
 	inits    map[string]*initSeg            // by representation
 	frags    map[string]map[int]*storedFrag // by representation, then sequence number
+	state    *State                         // the live state, saved after each change
 }
 
 // initSeg is a representation's init segment.
@@ -92,7 +96,24 @@ func NewRecorder(ctx context.Context, lib *library.Library, log *slog.Logger, us
 		return nil, fmt.Errorf("live: %s/%s: %w", user, name, err)
 	}
 	return &Recorder{lib: lib, st: lib.Store(), log: log, user: user, name: name, id: id, rev: rev,
-		started: time.Now().UTC(), changed: make(chan struct{}), inits: map[string]*initSeg{}, frags: map[string]map[int]*storedFrag{}}, nil
+		started: time.Now().UTC(), changed: make(chan struct{}), inits: map[string]*initSeg{}, frags: map[string]map[int]*storedFrag{},
+		state: &State{User: user, Name: name, Asset: id}}, nil
+}
+
+// State returns a copy of the stream's live state.
+func (r *Recorder) State() *State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.state.clone()
+}
+
+// saveState stores the live state (with r.mu held, so that states are
+// stored in order). A failure is logged: the next change stores it again.
+func (r *Recorder) saveState(ctx context.Context) {
+	r.state.Updated = time.Now().UTC()
+	if err := r.state.save(ctx, r.st); err != nil {
+		r.log.Warn("live state not stored", "user", r.user, "stream", r.name, "asset", r.id, "err", err)
+	}
 }
 
 // ID is the id of the asset the stream is recorded as.
@@ -100,6 +121,12 @@ func (r *Recorder) ID() string { return r.id }
 
 func (r *Recorder) key(suffix string) string {
 	return "users/" + r.user + "/assets/" + r.id + "/src/" + suffix
+}
+
+// fragmentKey is the object key of fragment seq of representation rep of
+// user's asset id.
+func fragmentKey(user, id, rep string, seq int) string {
+	return fmt.Sprintf("users/%s/assets/%s/src/%s-%08d", user, id, rep, seq)
 }
 
 // checkRep validates a representation name: a store key element.
@@ -133,6 +160,8 @@ func (r *Recorder) AddInit(ctx context.Context, rep string, b []byte) error {
 		return fmt.Errorf("live: store init segment of %s: %w", rep, err)
 	}
 	r.inits[rep] = &initSeg{b: bytes.Clone(b), size: info.Size, key: key}
+	r.state.addInit(rep, key)
+	r.saveState(ctx)
 	return nil
 }
 
@@ -168,7 +197,7 @@ func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byt
 	if err != nil {
 		return fmt.Errorf("live: fragment %d of %s: %w", seq, rep, err)
 	}
-	key := r.key(fmt.Sprintf("%s-%08d", rep, seq))
+	key := fragmentKey(r.user, r.id, rep, seq)
 	info, err := r.st.Put(ctx, key, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("live: store fragment %d of %s: %w", seq, rep, err)
@@ -177,6 +206,8 @@ func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byt
 		r.frags[rep] = map[int]*storedFrag{}
 	}
 	r.frags[rep][seq] = &storedFrag{rep: rep, seq: seq, key: key, size: info.Size, sum: sum, f: f}
+	r.state.addFrag(rep, seq, key, info.Size, f, time.Now())
+	r.saveState(ctx)
 	close(r.changed)
 	r.changed = make(chan struct{})
 	return nil
@@ -230,6 +261,19 @@ func (r *Recorder) Finish(ctx context.Context) (*library.Asset, error) {
 	r.finished = true
 	r.mu.Unlock() // nothing changes the maps from now on
 
+	a, err := r.archive(ctx)
+	r.mu.Lock()
+	r.state.Ended = true
+	if err == nil {
+		r.state.Archived = a.ID
+	}
+	r.saveState(ctx)
+	r.mu.Unlock()
+	return a, err
+}
+
+// archive commits the asset, for Finish.
+func (r *Recorder) archive(ctx context.Context) (*library.Asset, error) {
 	ix, chaps, err := r.index()
 	if err != nil {
 		return nil, fmt.Errorf("live: archive %s/%s as %s: %w", r.user, r.name, r.id, err)

@@ -9,6 +9,10 @@
 // when it says type="static". Each init segment and fragment is stored as
 // it arrives (see Recorder); a stream that receives nothing for
 // Options.IdleTimeout is archived too.
+//
+// While it is pushed, a stream plays from any node (see RegisterPlayback
+// and playback.go): the Recorder keeps the stream's State in the store,
+// from which every node renders live HLS and DASH playlists.
 package live
 
 import (
@@ -70,6 +74,8 @@ type Service struct {
 
 	mu      sync.Mutex
 	streams map[string]*stream // by user + "/" + name
+
+	cache stateCache // live states read from the store
 }
 
 // stream is a Recorder and when it last received a file.

@@ -69,8 +69,11 @@ type Options struct {
 	Beacons *playlist.Beacons
 	// Live, if not nil, takes live streams pushed to PUT
 	// /live/{user}/{key}/{file} (see internal/live; the stream key,
-	// derived from the deployment's secret, authenticates); its idle
-	// sweep is the caller's to run.
+	// derived from the deployment's secret, authenticates), and serves
+	// them while they are pushed (to any node) at GET
+	// /live/{user}/{name}/hls/... and .../dash/..., behind the user's
+	// token when the server has Auth; its idle sweep is the caller's to
+	// run.
 	Live *live.Service
 }
 
@@ -151,6 +154,8 @@ func (s *Server) routes() {
 	if s.opt.Live != nil {
 		st := s.lib.Store()
 		s.opt.Live.Register(m, func(ctx context.Context) ([]byte, error) { return auth.LoadSecret(ctx, st, s.opt.State) })
+		// Live playback: open, or behind the user's token (as the API).
+		s.opt.Live.RegisterPlayback(apiMux{s})
 	}
 	if s.opt.Debug {
 		m.HandleFunc("GET /debug/heap", s.guard(routeDebug, debugHeap))

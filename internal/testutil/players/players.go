@@ -32,6 +32,11 @@
 // dashjs.MssHandler: without it dash.js fails on a Smooth manifest with
 // error code 10, "parsing failed".
 //
+// Live presentations (a sliding window or an EVENT playlist, a dynamic MPD)
+// have no finite duration to seek in: PlayLiveHLS and PlayLiveDASH (live.go)
+// wait until playback has advanced by more than 2 s and report the
+// player's own estimate of the distance to the live edge.
+//
 // The helpers take the tab context of browser.New and use it one at a time:
 // play streams one after the other in a tab, or start one browser per
 // parallel test.
@@ -426,10 +431,22 @@ func readJSON(name string, v any) error {
 	return nil
 }
 
-// play runs the check of the package documentation with player p; with
-// a rate > 0, it plays the presentation through at that rate instead of
-// seeking (see PlayThroughHLS).
-func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate float64) Result {
+// session is a player page loaded in the tab: its failure and polling
+// helpers.
+type session struct {
+	res Result
+	// fail fails the test with the page state and the console.
+	fail func(format string, args ...any)
+	// wait polls the page until cond (a JavaScript expression) is true or
+	// the player reported a fatal error, and returns the state then.
+	wait func(what, cond string) state
+	// start is when the page began loading.
+	start time.Time
+}
+
+// open serves the page of player p playing manifestURL, loads it in the
+// tab of ctx and returns the session; stop stops it.
+func open(tb testing.TB, ctx context.Context, p player, manifestURL string) (ss *session, stop func()) {
 	tb.Helper()
 	lib := loadLibrary(tb, p)
 	res := Result{Player: p.name + " " + lib.version}
@@ -457,7 +474,6 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate
 		}
 		http.NotFound(w, r)
 	}))
-	defer srv.Close()
 
 	// Collect the console (calls, uncaught exceptions, browser log entries
 	// such as CORS and network errors) from before the navigation on.
@@ -478,15 +494,17 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate
 			console.add(line)
 		}
 	}()
-	defer func() {
+	stop = func() {
+		// Leave the page: it stops the player and drops the browser's
+		// connections to the stream's server.
+		browser.Leave(ctx, stepTimeout)
 		stopConsole()
 		<-consoleDone
-	}()
-	// Leave the page on exit: it stops the player and drops the browser's
-	// connections to the stream's server.
-	defer browser.Leave(ctx, stepTimeout)
+		srv.Close()
+	}
 
-	fail := func(format string, args ...any) {
+	ss = &session{res: res}
+	ss.fail = func(format string, args ...any) {
 		tb.Helper()
 		var b strings.Builder
 		fmt.Fprintf(&b, "players: %s, %s: ", res.Player, manifestURL)
@@ -511,31 +529,41 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate
 		}
 		tb.Fatalf("%s", b.String())
 	}
-	// wait polls the page until cond (a JavaScript expression) is true or
-	// the player reported a fatal error, and returns the state then.
-	wait := func(what, cond string) state {
+	ss.wait = func(what, cond string) state {
 		tb.Helper()
 		s, err := browser.Poll[state](ctx,
 			fmt.Sprintf(`window.__state && (window.__errors.length > 0 || v.error || (%s)) && window.__state()`, cond),
 			stepTimeout)
 		if err != nil {
-			fail("waiting for %s: not within %v: %v", what, stepTimeout, err)
+			ss.fail("waiting for %s: not within %v: %v", what, stepTimeout, err)
 		}
 		if len(s.Errors) > 0 || s.MediaError != "" {
-			fail("fatal error while waiting for %s", what)
+			ss.fail("fatal error while waiting for %s", what)
 		}
 		return s
 	}
 
-	start := time.Now()
+	ss.start = time.Now()
 	nctx, cancel := context.WithTimeout(ctx, stepTimeout)
 	err := chromedp.Do(nctx, chromedp.Navigate(srv.URL+"/"))
 	cancel()
 	if err != nil {
-		fail("loading the player page: %v", err)
+		stop()
+		tb.Fatalf("players: %s, %s: loading the player page: %v", res.Player, manifestURL, err)
 	}
+	return ss, stop
+}
+
+// play runs the check of the package documentation with player p; with
+// a rate > 0, it plays the presentation through at that rate instead of
+// seeking (see PlayThroughHLS).
+func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate float64) Result {
+	tb.Helper()
+	ss, stop := open(tb, ctx, p, manifestURL)
+	defer stop()
+	res, wait, fail := ss.res, ss.wait, ss.fail
 	s := wait("currentTime > 1 s", `v.currentTime > 1`)
-	res.Startup = time.Since(start)
+	res.Startup = time.Since(ss.start)
 	if s.Duration <= 0 || math.IsInf(s.Duration, 0) {
 		fail("the presentation has no finite duration (%.3f; live?)", s.Duration)
 	}
@@ -550,7 +578,7 @@ func play(tb testing.TB, ctx context.Context, p player, manifestURL string, rate
 		return playThrough(tb, ctx, res, s, rate, wait, fail)
 	}
 	target := s.Duration / 2
-	_, err = browser.Eval[chromedp.Void](ctx, fmt.Sprintf(
+	_, err := browser.Eval[chromedp.Void](ctx, fmt.Sprintf(
 		`window.__seekedBefore = window.__seeked; v.currentTime = %f`, target), stepTimeout)
 	if err != nil {
 		fail("seeking to %.3f: %v", target, err)

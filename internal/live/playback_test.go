@@ -1,0 +1,453 @@
+package live_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jitstream/jitstream/internal/auth"
+	"github.com/jitstream/jitstream/internal/live"
+	"github.com/jitstream/jitstream/internal/server"
+	"github.com/jitstream/jitstream/internal/testutil/browser"
+	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
+	"github.com/jitstream/jitstream/internal/testutil/jitserver"
+	"github.com/jitstream/jitstream/internal/testutil/players"
+	"github.com/jitstream/jitstream/internal/testutil/probe"
+)
+
+// playlist is what a test reads of a media playlist.
+type playlist struct {
+	seq       int       // EXT-X-MEDIA-SEQUENCE
+	target    int       // EXT-X-TARGETDURATION
+	typ       string    // EXT-X-PLAYLIST-TYPE
+	durations []float64 // EXTINF
+	uris      []string
+	hasMap    bool
+	pdt       int // EXT-X-PROGRAM-DATE-TIME lines
+	ended     bool
+}
+
+// total is the playlist's duration.
+func (p playlist) total() float64 {
+	s := 0.0
+	for _, d := range p.durations {
+		s += d
+	}
+	return s
+}
+
+func parsePlaylist(t *testing.T, b []byte) playlist {
+	t.Helper()
+	p, err := readPlaylist(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// readPlaylist reads a media playlist.
+func readPlaylist(b []byte) (playlist, error) {
+	var p playlist
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	first := true
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if first && l != "#EXTM3U" {
+			return p, fmt.Errorf("playlist does not start with #EXTM3U:\n%s", b)
+		}
+		first = false
+		v, _ := strconv.Atoi(l[strings.Index(l, ":")+1:])
+		switch {
+		case strings.HasPrefix(l, "#EXT-X-MEDIA-SEQUENCE:"):
+			p.seq = v
+		case strings.HasPrefix(l, "#EXT-X-TARGETDURATION:"):
+			p.target = v
+		case strings.HasPrefix(l, "#EXT-X-PLAYLIST-TYPE:"):
+			p.typ = strings.TrimPrefix(l, "#EXT-X-PLAYLIST-TYPE:")
+		case strings.HasPrefix(l, "#EXT-X-MAP:"):
+			p.hasMap = true
+		case strings.HasPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"):
+			p.pdt++
+		case strings.HasPrefix(l, "#EXTINF:"):
+			d, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(l, "#EXTINF:"), ","), 64)
+			if err != nil {
+				return p, fmt.Errorf("%s: %w", l, err)
+			}
+			p.durations = append(p.durations, d)
+		case l == "#EXT-X-ENDLIST":
+			p.ended = true
+		case l != "" && !strings.HasPrefix(l, "#"):
+			p.uris = append(p.uris, l)
+		}
+	}
+	if len(p.durations) == 0 || len(p.durations) != len(p.uris) {
+		return p, fmt.Errorf("playlist with %d EXTINF and %d URIs:\n%s", len(p.durations), len(p.uris), b)
+	}
+	return p, nil
+}
+
+// get fetches url and fails the test unless it answers want.
+func get(t *testing.T, url string, want int, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	resp, body := httpt.Get(t, url, hdr...)
+	if resp.StatusCode != want {
+		t.Fatalf("GET %s: %d %s, want %d", url, resp.StatusCode, body, want)
+	}
+	return resp, body
+}
+
+// mpdInfo is what a test reads of an MPD.
+type mpdInfo struct {
+	Type     string `xml:"type,attr"`
+	Duration string `xml:"mediaPresentationDuration,attr"`
+	AST      string `xml:"availabilityStartTime,attr"`
+	TSBD     string `xml:"timeShiftBufferDepth,attr"`
+	Sets     []struct {
+		ContentType string `xml:"contentType,attr"`
+		Reps        []struct {
+			ID       string `xml:"id,attr"`
+			Codecs   string `xml:"codecs,attr"`
+			Template struct {
+				StartNumber int `xml:"startNumber,attr"`
+				S           []struct {
+					T int64 `xml:"t,attr"`
+					D int64 `xml:"d,attr"`
+					R int   `xml:"r,attr"`
+				} `xml:"SegmentTimeline>S"`
+			} `xml:"SegmentTemplate"`
+		} `xml:"Representation"`
+	} `xml:"Period>AdaptationSet"`
+}
+
+func parseMPD(t *testing.T, b []byte) mpdInfo {
+	t.Helper()
+	var m mpdInfo
+	if err := xml.Unmarshal(b, &m); err != nil {
+		t.Fatalf("MPD: %v\n%s", err, b)
+	}
+	return m
+}
+
+// pushFixture pushes the init segments and the first n fragments (all
+// for n < 0) of each representation of d to the stream of key.
+func pushFixture(t *testing.T, e *env, key string, d fixtures.DASH, n int) {
+	t.Helper()
+	for _, rep := range d.Reps {
+		if status, body := e.put(t, "alice", key, "init-"+rep+".m4s", readFile(t, d.Init[rep])); status != http.StatusNoContent {
+			t.Fatalf("init of %s: %d %s", rep, status, body)
+		}
+		fs := d.Fragments[rep]
+		if n >= 0 {
+			fs = fs[:n]
+		}
+		for _, p := range fs {
+			if status, body := e.put(t, "alice", key, filepath.Base(p), readFile(t, p)); status != http.StatusNoContent {
+				t.Fatalf("%s: %d %s", filepath.Base(p), status, body)
+			}
+		}
+	}
+}
+
+// TestLiveManifests: the live playlists of a stream being pushed, from
+// the ingesting node and from another node over the same store, before
+// and after the end.
+func TestLiveManifests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, 0)
+	other := e.Serve(t, server.Options{Live: live.New(e.Library, live.Options{})})
+	d := fixtures.LiveDASH(t)
+	key := live.Key(e.secret, "alice", "cam")
+	base := "/live/alice/cam/"
+	for _, u := range []string{e.url, other} {
+		get(t, u+base+"hls/master.m3u8", http.StatusNotFound)
+	}
+	pushFixture(t, e, key, d, 1)
+
+	// The ingesting node and the other one (within its cache lifetime)
+	// serve the same playlists.
+	for _, node := range []struct{ name, url string }{{"ingest", e.url}, {"other", other}} {
+		t.Run(node.name, func(t *testing.T) {
+			resp, b := get(t, node.url+base+"hls/master.m3u8", http.StatusOK)
+			if cc := resp.Header.Get("Cache-Control"); cc != "public, max-age=1" {
+				t.Errorf("master Cache-Control %q", cc)
+			}
+			for _, want := range []string{`CODECS="avc1.`, `,mp4a.40.2"`, "RESOLUTION=320x240", `AUDIO="audio"`,
+				`#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="audio"`, `URI="stream1/index.m3u8"`, "\nstream0/index.m3u8\n"} {
+				if !strings.Contains(string(b), want) {
+					t.Errorf("master playlist lacks %q:\n%s", want, b)
+				}
+			}
+			resp, b = get(t, node.url+base+"hls/stream0/index.m3u8", http.StatusOK)
+			p := parsePlaylist(t, b)
+			if p.seq != 1 || p.target != 2 || !p.hasMap || p.pdt != 1 || p.ended || p.typ != "" || len(p.uris) != 1 || p.uris[0] != "1.m4s" {
+				t.Errorf("live playlist %+v:\n%s", p, b)
+			}
+			etag := resp.Header.Get("ETag")
+			get(t, node.url+base+"hls/stream0/index.m3u8", http.StatusNotModified, "If-None-Match", etag)
+			resp, seg := get(t, node.url+base+"hls/stream0/1.m4s", http.StatusOK)
+			if !bytes.Equal(seg, readFile(t, d.Fragments["stream0"][0])) {
+				t.Error("fragment 1 differs from the one pushed")
+			}
+			if cc := resp.Header.Get("Cache-Control"); cc != live.CacheSegment {
+				t.Errorf("fragment Cache-Control %q", cc)
+			}
+			_, init := get(t, node.url+base+"dash/stream1/init.mp4", http.StatusOK)
+			if !bytes.Equal(init, readFile(t, d.Init["stream1"])) {
+				t.Error("init segment differs from the one pushed")
+			}
+			_, body := get(t, node.url+base+"hls/stream0/2.m4s", http.StatusNotFound)
+			if !bytes.Contains(body, []byte(`"error"`)) {
+				t.Errorf("404 body %s", body)
+			}
+			_, b = get(t, node.url+base+"dash/manifest.mpd", http.StatusOK)
+			m := parseMPD(t, b)
+			if m.Type != "dynamic" || m.AST == "" || m.TSBD == "" || len(m.Sets) != 2 || m.Sets[0].ContentType != "video" ||
+				m.Sets[0].Reps[0].Template.StartNumber != 1 || len(m.Sets[0].Reps[0].Template.S) != 1 {
+				t.Errorf("live MPD %+v:\n%s", m, b)
+			}
+			get(t, node.url+base+"hls/stream0/index.m3u8?dvr=x", http.StatusBadRequest)
+		})
+	}
+
+	// The rest of the fragments, then the end.
+	pushFixture(t, e, key, d, -1)
+	if status, body := e.put(t, "alice", key, "stream.mpd", readFile(t, d.MPD)); status != http.StatusOK {
+		t.Fatalf("static manifest: %d %s", status, body)
+	}
+	n := len(d.Fragments["stream0"])
+	for _, u := range []string{e.url, other} {
+		var p playlist
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			_, b := get(t, u+base+"hls/stream0/index.m3u8?dvr=0", http.StatusOK)
+			if p = parsePlaylist(t, b); p.ended || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(50 * time.Millisecond) // polling interval, with a deadline (the other node's cache)
+		}
+		if !p.ended || p.typ != "VOD" || len(p.uris) != n || p.seq != 1 {
+			t.Errorf("%s: ended playlist %+v", u, p)
+		}
+		_, b := get(t, u+base+"dash/manifest.mpd", http.StatusOK)
+		if m := parseMPD(t, b); m.Type != "static" || m.Duration == "" {
+			t.Errorf("%s: MPD after the end %+v:\n%s", u, m, b)
+		}
+	}
+	st, err := live.LoadState(context.Background(), e.Store, "alice", "cam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Ended || st.Archived != "cam" || len(st.Reps) != 2 || len(st.Reps[0].Frags) != n {
+		t.Errorf("state after the end: %+v", st)
+	}
+	// The archived stream plays from the live URLs.
+	probe.RequireClean(t, e.url+base+"hls/master.m3u8?dvr=0")
+}
+
+// TestLivePlayback: while ffmpeg pushes 20 s in real time, hls.js plays
+// the live HLS and dash.js the live DASH within three segment durations
+// of the live edge, ffmpeg reads the live HLS, the sliding window slides,
+// and another node serves the same stream; after the end the playlists
+// end and the MPD turns static.
+func TestLivePlayback(t *testing.T) {
+	t.Parallel()
+	fixtures.RequireTools(t)
+	e := newEnv(t, 0)
+	other := e.Serve(t, server.Options{Live: live.New(e.Library, live.Options{})})
+	key := live.Key(e.secret, "alice", "show")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=20",
+		"-f", "lavfi", "-i", "sine=frequency=440:duration=20",
+		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac",
+		"-f", "dash", "-method", "PUT", "-seg_duration", "2", "-use_timeline", "1", "-use_template", "1",
+		e.url+"/live/alice/"+key+"/stream.mpd")
+	var pushOut []byte
+	var pushErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { pushOut, pushErr = cmd.CombinedOutput() })
+	defer wg.Wait()
+
+	base := "/live/alice/show/"
+	// Wait for three fragments, so that the players start at their
+	// target latency rather than at the stream's start.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, b := httpt.Get(t, e.url+base+"hls/stream0/index.m3u8")
+		if resp.StatusCode == http.StatusOK && len(parsePlaylist(t, b).uris) >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no live playlist within 30 s: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(100 * time.Millisecond) // polling interval, with a deadline
+	}
+
+	// ffmpeg reads the live HLS and the other node's sliding window is
+	// watched while the players play, one after the other.
+	ffmpegErr := make(chan error, 1)
+	go func() { ffmpegErr <- readLive(ctx, e.url+base+"hls/master.m3u8") }()
+	windowErr := make(chan error, 1)
+	go func() { windowErr <- watchWindow(ctx, other+base+"hls/stream0/index.m3u8", 8) }()
+	tab := browser.New(t)
+	hls := players.PlayLiveHLS(t, tab, e.url+base+"hls/master.m3u8")
+	dash := players.PlayLiveDASH(t, tab, other+base+"dash/manifest.mpd")
+	for _, res := range []players.LiveResult{hls, dash} {
+		t.Logf("%s: latency %.2f s, played %.2f-%.2f, startup %v", res.Player, res.Latency, res.StartTime, res.EndTime, res.Startup)
+		if res.Latency > 6 {
+			t.Errorf("%s plays %.2f s behind the live edge, want at most 6 s (three segment durations)", res.Player, res.Latency)
+		}
+	}
+	if err := <-ffmpegErr; err != nil {
+		t.Errorf("ffmpeg reading the live HLS: %v", err)
+	}
+	if err := <-windowErr; err != nil {
+		t.Errorf("sliding window: %v", err)
+	}
+	// The ingesting node's event playlist starts at the start.
+	_, b := get(t, e.url+base+"hls/stream1/index.m3u8?type=event", http.StatusOK)
+	if p := parsePlaylist(t, b); p.seq != 1 || p.typ != "EVENT" || p.ended {
+		t.Errorf("event playlist during the stream: %+v", p)
+	}
+
+	wg.Wait()
+	checkPush(t, pushOut, pushErr)
+	e.waitAsset(t, "show")
+	for _, u := range []string{e.url, other} {
+		var p playlist
+		deadline := time.Now().Add(10 * time.Second)
+		for !p.ended {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no ENDLIST within 10 s of the end: %+v", u, p)
+			}
+			_, b := get(t, u+base+"hls/stream0/index.m3u8", http.StatusOK)
+			p = parsePlaylist(t, b)
+			time.Sleep(50 * time.Millisecond) // polling interval, with a deadline
+		}
+		_, b := get(t, u+base+"dash/manifest.mpd", http.StatusOK)
+		if m := parseMPD(t, b); m.Type != "static" {
+			t.Errorf("%s: MPD after the end is %q", u, m.Type)
+		}
+	}
+	_, b = get(t, e.url+base+"hls/stream0/index.m3u8?dvr=0", http.StatusOK)
+	if p := parsePlaylist(t, b); p.seq != 1 || !p.ended || len(p.uris) < 10 {
+		t.Errorf("full playlist after the end: %+v", p)
+	}
+}
+
+// readLive reads 4 s of the live HLS at url with ffmpeg; any message is
+// an error.
+func readLive(ctx context.Context, url string) error {
+	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-t", "4",
+		"-i", url, "-f", "null", "-").CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		return fmt.Errorf("%v: %s", err, out)
+	}
+	return nil
+}
+
+// watchWindow polls the live media playlist at url with ?dvr=dvr until its
+// media sequence increased three times past 1: the window must last at
+// least dvr seconds once the stream is that long, and less than one
+// fragment more; the media sequence must never go back.
+func watchWindow(ctx context.Context, url string, dvr float64) error {
+	var seqs []int
+	for len(seqs) < 3 {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s?dvr=%g", url, dvr), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("after %v: %w", seqs, err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("GET %s: %d %s %v", req.URL, resp.StatusCode, b, err)
+		}
+		p, err := readPlaylist(b)
+		if err != nil {
+			return err
+		}
+		if p.ended {
+			return fmt.Errorf("the stream ended before the window slid 3 times: %v\n%s", seqs, b)
+		}
+		if tot, longest := p.total(), slices.Max(p.durations); tot < dvr && p.seq > 1 || tot-longest >= dvr {
+			return fmt.Errorf("window of %.3f s (%d segments), want %g s to %g s plus a fragment:\n%s", tot, len(p.uris), dvr, dvr, b)
+		}
+		if n := len(seqs); n > 0 && p.seq < seqs[n-1] {
+			return fmt.Errorf("media sequence went back from %d to %d", seqs[n-1], p.seq)
+		}
+		if p.seq > 1 && (len(seqs) == 0 || p.seq > seqs[len(seqs)-1]) {
+			seqs = append(seqs, p.seq)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the window did not slide 3 times: %v: %w", seqs, ctx.Err())
+		case <-time.After(200 * time.Millisecond): // polling interval, within ctx's deadline
+		}
+	}
+	return nil
+}
+
+// TestLiveAuth: on a server with access control, live playback asks for
+// the user's token, as the API does; pushing needs only the stream key.
+func TestLiveAuth(t *testing.T) {
+	t.Parallel()
+	e := jitserver.New(t, jitserver.WithAuth())
+	url := e.Serve(t, server.Options{Auth: e.Auth, Live: live.New(e.Library, live.Options{})})
+	d := fixtures.LiveDASH(t)
+	secret, err := auth.LoadSecret(context.Background(), e.Store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := live.Key(secret, "alice", "cam")
+	resp, body := httpt.Do(t, http.MethodPut, url+"/live/alice/"+key+"/init-stream0.m4s", bytes.NewReader(readFile(t, d.Init["stream0"])))
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("push without a token: %d %s", resp.StatusCode, body)
+	}
+	resp, body = httpt.Do(t, http.MethodPut, url+"/live/alice/"+key+"/chunk-stream0-00001.m4s", bytes.NewReader(readFile(t, d.Fragments["stream0"][0])))
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("push without a token: %d %s", resp.StatusCode, body)
+	}
+	e.AddUser(t, "bob")
+	tests := []struct {
+		name, token, path string
+		want              int
+	}{
+		{"no token", "", "/live/alice/cam/hls/master.m3u8", http.StatusUnauthorized},
+		{"other user's token", e.CreateToken(t, "bob", 0), "/live/alice/cam/hls/master.m3u8", http.StatusNotFound},
+		{"token", e.Token, "/live/alice/cam/hls/master.m3u8", http.StatusOK},
+		{"token, fragment", e.Token, "/live/alice/cam/hls/stream0/1.m4s", http.StatusOK},
+		{"token, MPD", e.Token, "/live/alice/cam/dash/manifest.mpd", http.StatusOK},
+		{"token, unknown stream", e.Token, "/live/alice/nope/hls/master.m3u8", http.StatusNotFound},
+	}
+	for _, tc := range tests {
+		var hdr []string
+		if tc.token != "" {
+			hdr = []string{"Authorization", "Bearer " + tc.token}
+		}
+		resp, body := httpt.Get(t, url+tc.path, hdr...)
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: GET %s: %d %s, want %d", tc.name, tc.path, resp.StatusCode, body, tc.want)
+		}
+		if tc.want == http.StatusOK && !strings.HasPrefix(resp.Header.Get("Cache-Control"), "private") {
+			t.Errorf("%s: Cache-Control %q for a token request", tc.name, resp.Header.Get("Cache-Control"))
+		}
+	}
+}
