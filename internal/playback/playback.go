@@ -38,7 +38,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jitstream/jitstream/internal/delivery"
 	"io"
 	"log/slog"
 	"net/http"
@@ -48,6 +47,7 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/apierr"
+	"github.com/jitstream/jitstream/internal/delivery"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/playlist"

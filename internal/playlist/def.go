@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/jitstream/jitstream/internal/library"
 	"io"
 	"maps"
 	"math"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/jitstream/jitstream/internal/library"
 )
 
 // ErrInvalid is returned (wrapped) for a playlist definition that is not

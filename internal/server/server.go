@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/jitstream/jitstream/internal/apierr"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -21,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/apierr"
 	"github.com/jitstream/jitstream/internal/auth"
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/dav"
