@@ -53,6 +53,8 @@ func TestImmutableKey(t *testing.T) {
 		want bool
 	}{
 		{"users/alice/assets/a1/src/00-r1", true},
+		{"users/alice/assets/a1/src/stream0-e1-00000003", true}, // a live stream's fragment of epoch 1
+		{"users/alice/assets/a1/src/stream0-e1-init", true},
 		{"users/alice/assets/a1/index-r1.jsix", true},
 		{"users/alice/assets/a1/meta.json", false},
 		{"users/alice/assets/a1/deleted", false},

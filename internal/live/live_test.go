@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,41 +128,48 @@ func readFile(t *testing.T, path string) []byte {
 	return b
 }
 
-// concatReps writes, per representation, its init segment and fragments
-// as stored under the asset, into one file each, and returns their packet
-// MD5s as streams 0 (video), 1 (audio).
+// concatReps returns, per representation, the packet MD5s of its init
+// segment and fragments as stored under the asset, epoch by epoch (each
+// epoch's init segment and fragments as one file), as streams 0 (video),
+// 1 (audio).
 func concatReps(t *testing.T, e *env, id string) map[int][]string {
 	t.Helper()
 	want := map[int][]string{}
+	keys := e.objects(t, id) // sorted: epoch by epoch (e0 < e1 < ... < e9), init last
 	for i, rep := range []string{"stream0", "stream1"} {
-		var all []byte
-		keys := e.objects(t, id)
-		var frags []string
-		for _, k := range keys {
-			if strings.HasPrefix(filepath.Base(k), rep+"-") && !strings.HasSuffix(k, "-init") {
-				frags = append(frags, k)
+		for n := 0; ; n++ {
+			prefix := fmt.Sprintf("users/alice/assets/%s/src/%s-e%d-", id, rep, n)
+			var frags []string
+			for _, k := range keys {
+				if strings.HasPrefix(k, prefix) && !strings.HasSuffix(k, "-init") {
+					frags = append(frags, k)
+				}
 			}
-		}
-		if len(frags) == 0 {
-			t.Fatalf("no fragment of %s stored: %v", rep, keys)
-		}
-		for _, k := range append([]string{"users/alice/assets/" + id + "/src/" + rep + "-init"}, frags...) {
-			rc, err := e.Store.Get(context.Background(), k, 0, -1)
-			if err != nil {
+			if len(frags) == 0 {
+				if n == 0 {
+					t.Fatalf("no fragment of %s stored: %v", rep, keys)
+				}
+				break
+			}
+			var all []byte
+			for _, k := range append([]string{prefix + "init"}, frags...) {
+				rc, err := e.Store.Get(context.Background(), k, 0, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := io.ReadAll(rc)
+				rc.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				all = append(all, b...)
+			}
+			path := filepath.Join(t.TempDir(), fmt.Sprintf("%s-e%d.mp4", rep, n))
+			if err := os.WriteFile(path, all, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			b, err := io.ReadAll(rc)
-			rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			all = append(all, b...)
+			want[i] = append(want[i], probe.PacketMD5s(t, path)[0]...)
 		}
-		path := filepath.Join(t.TempDir(), rep+".mp4")
-		if err := os.WriteFile(path, all, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		want[i] = probe.PacketMD5s(t, path)[0]
 	}
 	return want
 }
@@ -260,8 +271,7 @@ func TestIdempotentFragments(t *testing.T) {
 	}{
 		{"chunk-stream0-00001.m4s", f1, http.StatusConflict}, // before its init segment
 		{"init-stream0.m4s", readFile(t, d.Init["stream0"]), http.StatusNoContent},
-		{"init-stream0.m4s", readFile(t, d.Init["stream0"]), http.StatusNoContent},
-		{"init-stream0.m4s", readFile(t, d.Init["stream1"]), http.StatusConflict},
+		{"init-stream0.m4s", readFile(t, d.Init["stream0"]), http.StatusNoContent}, // a retry
 		{"chunk-stream0-00001.m4s", f1, http.StatusNoContent},
 		{"chunk-stream0-00001.m4s", f1, http.StatusNoContent},
 		{"chunk-stream0-00001.m4s", f2, http.StatusConflict},
@@ -273,7 +283,7 @@ func TestIdempotentFragments(t *testing.T) {
 			t.Fatalf("step %d: PUT %s: %d %s, want %d", i, s.file, status, body, s.want)
 		}
 	}
-	want := []string{"users/alice/assets/dup/src/stream0-00000001", "users/alice/assets/dup/src/stream0-init"}
+	want := []string{"users/alice/assets/dup/src/stream0-e0-00000001", "users/alice/assets/dup/src/stream0-e0-init"}
 	if got := e.objects(t, "dup"); !slices.Equal(got, want) {
 		t.Errorf("stored %v, want %v", got, want)
 	}
@@ -328,5 +338,98 @@ func checkPush(t *testing.T, out []byte, err error) {
 	}
 	if err != nil || len(complaints) > 0 {
 		t.Fatalf("ffmpeg push: %v\n%s", err, out)
+	}
+}
+
+// ffmpegPush pushes seconds of a test pattern (a tone of freq Hz) in real
+// time to url as ffmpeg's DASH PUT does.
+func ffmpegPush(t *testing.T, url string, seconds, freq int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re",
+		"-f", "lavfi", "-i", fmt.Sprintf("testsrc2=size=320x240:rate=30:duration=%d", seconds),
+		"-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:duration=%d", freq, seconds),
+		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac",
+		"-f", "dash", "-method", "PUT", "-seg_duration", "2", "-use_timeline", "1", "-use_template", "1",
+		url)
+	out, err := cmd.CombinedOutput()
+	checkPush(t, out, err)
+}
+
+// TestReconnect: ffmpeg pushes 6 s and goes away without ending the
+// stream (its last, static manifest is lost, as when it is killed), then
+// another ffmpeg pushes 6 s more to the same URL before the idle timeout
+// and ends the stream: one asset, with every fragment of both pushes on
+// one timeline, and a discontinuity in the live playlist.
+func TestReconnect(t *testing.T) {
+	t.Parallel()
+	fixtures.RequireTools(t)
+	e := newEnv(t, 5*time.Second)
+	key := live.Key(e.secret, "alice", "again")
+	// The first encoder pushes through a proxy that loses its static
+	// manifest.
+	target, err := url.Parse(e.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	lossy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, ".mpd") {
+			b, _ := io.ReadAll(r.Body)
+			if bytes.Contains(b, []byte(`type="static"`)) {
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(b))
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer lossy.Close()
+	ffmpegPush(t, lossy.URL+"/live/alice/"+key+"/stream.mpd", 6, 440)
+	if ids := e.assets(t); slices.Contains(ids, "again") {
+		t.Fatalf("the stream was archived after the first push: %v", ids)
+	}
+	ffmpegPush(t, e.url+"/live/alice/"+key+"/stream.mpd", 6, 660)
+	e.waitAsset(t, "again")
+
+	if ids := e.assets(t); len(ids) != 1 {
+		t.Errorf("assets %v, want one", ids)
+	}
+	a, err := e.Library.Asset(context.Background(), "alice", "again")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := e.objects(t, "again")
+	for _, k := range []string{"stream0-e0-init", "stream0-e1-init", "stream1-e1-init", "stream0-e0-00000003", "stream0-e1-00000003"} {
+		if !slices.Contains(keys, "users/alice/assets/again/src/"+k) {
+			t.Errorf("no %s stored: %v", k, keys)
+		}
+	}
+	if n := len(keys) - 4; len(a.Chapters) != n {
+		t.Errorf("%d chapters, want the %d fragments stored", len(a.Chapters), n)
+	}
+	file := e.url + "/files/alice/again.mp4?pace=0"
+	probe.EqualStreams(t, "consolidated MP4", probe.PacketMD5s(t, file), concatReps(t, e, "again"))
+	if d := probe.Duration(t, file); d < 11.5 || d > 12.5 {
+		t.Errorf("consolidated MP4 lasts %.3f s, want 12", d)
+	}
+	probe.RequireClean(t, e.url+"/streams/alice/again/hls/master.m3u8")
+
+	_, b := get(t, e.url+"/live/alice/again/hls/stream0/index.m3u8?dvr=0", http.StatusOK)
+	p := parsePlaylist(t, b)
+	if n := strings.Count(string(b), "#EXT-X-DISCONTINUITY\n"); n != 1 || p.maps != 2 || !p.ended || p.seq != 1 {
+		t.Errorf("live playlist with %d discontinuities, %+v:\n%s", n, p, b)
+	}
+	if d := p.total(); d < 11.5 || d > 12.5 {
+		t.Errorf("live playlist lasts %.3f s, want 12", d)
+	}
+	for _, u := range p.uris {
+		get(t, e.url+"/live/alice/again/hls/stream0/"+u, http.StatusOK)
+	}
+	get(t, e.url+"/live/alice/again/hls/stream0/init-1.mp4", http.StatusOK)
+	_, b = get(t, e.url+"/live/alice/again/dash/manifest.mpd", http.StatusOK)
+	if n := strings.Count(string(b), "<Period "); n != 2 || !strings.Contains(string(b), `initialization="$RepresentationID$/init-1.mp4"`) {
+		t.Errorf("MPD with %d periods:\n%s", n, b)
 	}
 }

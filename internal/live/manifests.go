@@ -3,6 +3,7 @@ package live
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,18 +14,41 @@ import (
 // (fragments that never arrived, whose numbers a playlist must still
 // count: they answer 404, and HLS marks them EXT-X-GAP).
 type entry struct {
-	seq  int
-	t, d int64 // decode time and duration, in the timescale
-	gap  bool
+	num   int // the playlist number: HLS media sequence number, DASH $Number$, the URL's
+	epoch int
+	seq   int
+	t, d  int64   // decode time (the fragment's tfdt) and duration, in ts
+	ts    uint32  // the epoch's timescale
+	start float64 // on the stream's timeline, in seconds
+	gap   bool
 }
 
-// entries are the segments of r, in sequence order. The missing numbers
+// seconds is e's duration in seconds.
+func (e entry) seconds() float64 { return float64(e.d) / float64(e.ts) }
+
+// end is where e ends on the stream's timeline, in seconds.
+func (e entry) end() float64 { return e.start + e.seconds() }
+
+// entries are the segments of r, epoch by epoch in sequence order,
+// numbered Base+seq (consecutive across epochs). The missing numbers
 // between two fragments share the decode time between them; when there
-// is none (an encoder restart), they are left out.
+// is none (an encoder restart), they are left out. Fragments of an epoch
+// numbered before its first to arrive are left out (they are archived).
 func entries(r *Rep) []entry {
 	out := make([]entry, 0, len(r.Frags))
+	var re *RepEpoch
 	for i, f := range r.Frags {
-		if i > 0 {
+		if re == nil || re.Epoch != f.Epoch {
+			if re = r.epoch(f.Epoch); re == nil || re.Timescale == 0 {
+				re = nil
+				continue
+			}
+		}
+		if f.Epoch > 0 && f.Seq < re.First {
+			continue
+		}
+		at := func(t int64) float64 { return float64(t+re.Offset) / float64(re.Timescale) }
+		if i > 0 && r.Frags[i-1].Epoch == f.Epoch && len(out) > 0 && out[len(out)-1].epoch == f.Epoch {
 			p := r.Frags[i-1]
 			if k := int64(f.Seq - p.Seq - 1); k > 0 && f.Time-p.End() >= k {
 				t := p.End()
@@ -33,53 +57,76 @@ func entries(r *Rep) []entry {
 					if j == k-1 {
 						d = f.Time - t
 					}
-					out = append(out, entry{seq: p.Seq + 1 + int(j), t: t, d: d, gap: true})
+					seq := p.Seq + 1 + int(j)
+					out = append(out, entry{num: re.Base + seq, epoch: f.Epoch, seq: seq, t: t, d: d, ts: re.Timescale, start: at(t), gap: true})
 					t += d
 				}
 			}
 		}
-		out = append(out, entry{seq: f.Seq, t: f.Time, d: f.Dur})
+		out = append(out, entry{num: re.Base + f.Seq, epoch: f.Epoch, seq: f.Seq, t: f.Time, d: f.Dur, ts: re.Timescale, start: at(f.Time)})
 	}
 	return out
 }
 
 // window is the tail of es that lasts at least seconds (all of es for 0):
-// the segments of a sliding window.
-func window(es []entry, timescale uint32, seconds float64) []entry {
+// the segments of a sliding window. The timescale argument is not used:
+// each entry carries its epoch's (it stays for callers written before
+// epochs).
+func window(es []entry, _ uint32, seconds float64) []entry {
 	if seconds <= 0 {
 		return es
 	}
 	i, total := len(es), 0.0
 	for i > 0 && total < seconds {
 		i--
-		total += float64(es[i].d) / float64(timescale)
+		total += es[i].seconds()
 	}
 	return es[i:]
 }
 
-// targetDuration is the EXT-X-TARGETDURATION of r: its longest fragment,
+// targetDuration is the EXT-X-TARGETDURATION of es: the longest,
 // rounded to the nearest second, at least 1.
-func targetDuration(r *Rep) int {
+func targetDuration(es []entry) int {
 	td := 1
-	for _, f := range r.Frags {
-		td = max(td, int(math.Round(float64(f.Dur)/float64(r.Timescale))))
+	for _, e := range es {
+		td = max(td, int(math.Round(e.seconds())))
 	}
 	return td
+}
+
+// initName is the name of r's init segment of epoch n in the playlists'
+// URLs: init.mp4 for epoch 0, init-N.mp4 after.
+func initName(n int) string {
+	if n == 0 {
+		return "init.mp4"
+	}
+	return fmt.Sprintf("init-%d.mp4", n)
 }
 
 // mediaPlaylist is the live media playlist of r: the last dvr seconds (at
 // least three target durations, as RFC 8216 asks of a server that removes
 // segments), or all of it (an EVENT playlist) for dvr 0; EXT-X-ENDLIST
-// once the stream has ended.
+// once the stream has ended. A new epoch (an encoder that reconnected)
+// starts with EXT-X-DISCONTINUITY and its own EXT-X-MAP, counted by
+// EXT-X-DISCONTINUITY-SEQUENCE once the window has slid past.
 func mediaPlaylist(st *State, r *Rep, dvr float64) []byte {
-	td := targetDuration(r)
 	all := entries(r)
+	td := targetDuration(all)
 	es := all
 	if dvr > 0 {
 		es = window(all, r.Timescale, max(dvr, float64(3*td)))
 	}
+	disc := 0
+	for i := 1; i <= len(all)-len(es); i++ {
+		if all[i].epoch != all[i-1].epoch {
+			disc++
+		}
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:%d\n", td, es[0].seq)
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-MEDIA-SEQUENCE:%d\n", td, es[0].num)
+	if disc > 0 {
+		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", disc)
+	}
 	if dvr <= 0 {
 		if st.Ended {
 			b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
@@ -87,20 +134,24 @@ func mediaPlaylist(st *State, r *Rep, dvr float64) []byte {
 			b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
 		}
 	}
-	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"init.mp4\"\n")
-	ts := float64(r.Timescale)
-	prevEnd := int64(-1)
-	for _, e := range es {
-		if e.t != prevEnd {
-			pdt := st.Start.Add(time.Duration(float64(e.t) / ts * float64(time.Second)))
+	b.WriteString("#EXT-X-INDEPENDENT-SEGMENTS\n")
+	for i, e := range es {
+		newEpoch := i == 0 || e.epoch != es[i-1].epoch
+		if i > 0 && newEpoch {
+			b.WriteString("#EXT-X-DISCONTINUITY\n")
+		}
+		if newEpoch {
+			fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s\"\n", initName(e.epoch))
+		}
+		if newEpoch || e.t != es[i-1].t+es[i-1].d {
+			pdt := st.Start.Add(time.Duration(e.start * float64(time.Second)))
 			fmt.Fprintf(&b, "#EXT-X-PROGRAM-DATE-TIME:%s\n", pdt.UTC().Format("2006-01-02T15:04:05.000Z"))
 		}
-		fmt.Fprintf(&b, "#EXTINF:%.6f,\n", float64(e.d)/ts)
+		fmt.Fprintf(&b, "#EXTINF:%.6f,\n", e.seconds())
 		if e.gap {
 			b.WriteString("#EXT-X-GAP\n")
 		}
-		fmt.Fprintf(&b, "%d.m4s\n", e.seq)
-		prevEnd = e.t + e.d
+		fmt.Fprintf(&b, "%d.m4s\n", e.num)
 	}
 	if st.Ended {
 		b.WriteString("#EXT-X-ENDLIST\n")
@@ -166,8 +217,11 @@ func isoDuration(s float64) string {
 // mpd is the DASH manifest of st at now: dynamic while the stream goes on
 // (the last dvr seconds, at least three fragment durations, in the
 // SegmentTimeline and timeShiftBufferDepth; everything for dvr 0), static
-// over the whole recording once it has ended. Media time 0 is at
-// st.Start, so no presentationTimeOffset is needed.
+// over the whole recording once it has ended. Media time 0 of epoch 0 is
+// at st.Start. Each epoch (an encoder that reconnected) is a Period that
+// starts at the epoch's Start on the stream's timeline; its
+// SegmentTimelines keep the fragments' own decode times, which
+// presentationTimeOffset maps to the Period's start.
 func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
 	sets := [][]*Rep{st.playable(media.KindVideo), st.playable(media.KindAudio)}
 	if len(sets[0]) == 0 && len(sets[1]) == 0 {
@@ -177,18 +231,33 @@ func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
 	if dvr > 0 {
 		dvr = max(dvr, 3*fd)
 	}
+	if st.Ended {
+		dvr = 0
+	}
+	// The window of each representation, and the epochs it covers.
+	wins := map[*Rep][]entry{}
+	var epochs []int
+	end := 0.0
+	for _, set := range sets {
+		for _, r := range set {
+			es := window(entries(r), r.Timescale, dvr)
+			wins[r] = es
+			for _, e := range es {
+				if !slices.Contains(epochs, e.epoch) {
+					epochs = append(epochs, e.epoch)
+				}
+			}
+			if len(es) > 0 {
+				end = max(end, es[len(es)-1].end())
+			}
+		}
+	}
+	slices.Sort(epochs)
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011"`)
 	if st.Ended {
-		end := 0.0
-		for _, set := range sets {
-			for _, r := range set {
-				end = max(end, float64(r.Frags[len(r.Frags)-1].End())/float64(r.Timescale))
-			}
-		}
 		fmt.Fprintf(&b, ` type="static" mediaPresentationDuration="%s"`, isoDuration(end))
-		dvr = 0
 	} else {
 		fmt.Fprintf(&b, ` type="dynamic" availabilityStartTime="%s" publishTime="%s" minimumUpdatePeriod="%s" suggestedPresentationDelay="%s"`,
 			st.Start.UTC().Format("2006-01-02T15:04:05.000Z"), st.Updated.UTC().Format("2006-01-02T15:04:05.000Z"),
@@ -198,42 +267,69 @@ func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
 		}
 	}
 	fmt.Fprintf(&b, " minBufferTime=\"%s\">\n", isoDuration(fd))
-	b.WriteString(" <Period id=\"0\" start=\"PT0S\">\n")
-	for i, set := range sets {
-		if len(set) == 0 {
-			continue
-		}
-		kind := set[0].Kind
-		fmt.Fprintf(&b, "  <AdaptationSet id=\"%d\" contentType=\"%s\" mimeType=\"%s/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", i, kind, kind)
-		for _, r := range set {
-			fmt.Fprintf(&b, "   <Representation id=\"%s\" codecs=\"%s\" bandwidth=\"%d\"", r.Name, r.Codec, bandwidth(r))
-			if r.Width > 0 && r.Height > 0 {
-				fmt.Fprintf(&b, " width=\"%d\" height=\"%d\"", r.Width, r.Height)
-			}
-			es := window(entries(r), r.Timescale, dvr)
-			fmt.Fprintf(&b, ">\n    <SegmentTemplate timescale=\"%d\" initialization=\"$RepresentationID$/init.mp4\" media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"%d\">\n     <SegmentTimeline>\n",
-				r.Timescale, es[0].seq)
-			for j := 0; j < len(es); {
-				// A run of back-to-back segments of one duration.
-				k := j + 1
-				for k < len(es) && es[k].d == es[j].d && es[k].t == es[k-1].t+es[k-1].d {
-					k++
+	for _, n := range epochs {
+		start := st.epochStart(n)
+		fmt.Fprintf(&b, " <Period id=\"%d\" start=\"%s\">\n", n, isoDuration(start))
+		for i, set := range sets {
+			var reps []*Rep
+			for _, r := range set {
+				if slices.ContainsFunc(wins[r], func(e entry) bool { return e.epoch == n }) {
+					reps = append(reps, r)
 				}
-				fmt.Fprintf(&b, "      <S t=\"%d\" d=\"%d\"", es[j].t, es[j].d)
-				if k-j > 1 {
-					fmt.Fprintf(&b, " r=\"%d\"", k-j-1)
-				}
-				b.WriteString("/>\n")
-				j = k
 			}
-			b.WriteString("     </SegmentTimeline>\n    </SegmentTemplate>\n   </Representation>\n")
+			if len(reps) == 0 {
+				continue
+			}
+			kind := reps[0].Kind
+			fmt.Fprintf(&b, "  <AdaptationSet id=\"%d\" contentType=\"%s\" mimeType=\"%s/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", i, kind, kind)
+			for _, r := range reps {
+				writeRepresentation(&b, r, n, start, wins[r])
+			}
+			b.WriteString("  </AdaptationSet>\n")
 		}
-		b.WriteString("  </AdaptationSet>\n")
+		b.WriteString(" </Period>\n")
 	}
-	b.WriteString(" </Period>\n")
 	if !st.Ended {
 		fmt.Fprintf(&b, " <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"%s\"/>\n", now.UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
 	b.WriteString("</MPD>\n")
 	return []byte(b.String()), nil
+}
+
+// writeRepresentation writes the Representation of r in the Period of
+// epoch n, which starts at start seconds: the entries of es of that epoch.
+func writeRepresentation(b *strings.Builder, r *Rep, n int, start float64, es []entry) {
+	i := slices.IndexFunc(es, func(e entry) bool { return e.epoch == n })
+	j := i
+	for j < len(es) && es[j].epoch == n {
+		j++
+	}
+	es = es[i:j]
+	re := r.epoch(n)
+	fmt.Fprintf(b, "   <Representation id=\"%s\" codecs=\"%s\" bandwidth=\"%d\"", r.Name, r.Codec, bandwidth(r))
+	if r.Width > 0 && r.Height > 0 {
+		fmt.Fprintf(b, " width=\"%d\" height=\"%d\"", r.Width, r.Height)
+	}
+	fmt.Fprintf(b, ">\n    <SegmentTemplate timescale=\"%d\" initialization=\"$RepresentationID$/%s\" media=\"$RepresentationID$/$Number$.m4s\" startNumber=\"%d\"",
+		re.Timescale, initName(n), es[0].num)
+	// The media time at the Period's start: the Period starts where
+	// the epoch does on the stream's timeline (tfdt + Offset).
+	if pto := int64(math.Round(start*float64(re.Timescale))) - re.Offset; pto != 0 {
+		fmt.Fprintf(b, " presentationTimeOffset=\"%d\"", pto)
+	}
+	b.WriteString(">\n     <SegmentTimeline>\n")
+	for j := 0; j < len(es); {
+		// A run of back-to-back segments of one duration.
+		k := j + 1
+		for k < len(es) && es[k].d == es[j].d && es[k].t == es[k-1].t+es[k-1].d {
+			k++
+		}
+		fmt.Fprintf(b, "      <S t=\"%d\" d=\"%d\"", es[j].t, es[j].d)
+		if k-j > 1 {
+			fmt.Fprintf(b, " r=\"%d\"", k-j-1)
+		}
+		b.WriteString("/>\n")
+		j = k
+	}
+	b.WriteString("     </SegmentTimeline>\n    </SegmentTemplate>\n   </Representation>\n")
 }

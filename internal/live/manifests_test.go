@@ -79,3 +79,94 @@ func TestMPD(t *testing.T) {
 		t.Errorf("ended MPD:\n%s", b)
 	}
 }
+
+// repEpochs is rep2s(1..4) in epoch 0, then an encoder that reconnected:
+// epoch 1 from 8 s, numbered 1..3 again with decode times from 0, at
+// another timescale.
+func repEpochs() (*State, *Rep) {
+	r := rep2s(1, 2, 3, 4)
+	r.Epochs = []RepEpoch{{Epoch: 0, Init: "i0", Timescale: 1000}, {Epoch: 1, Init: "i1", Timescale: 90000, Offset: 8 * 90000, Base: 4, First: 1}}
+	for s := 1; s <= 3; s++ {
+		r.Frags = append(r.Frags, Frag{Epoch: 1, Seq: s, Key: "k", Size: 1000, Time: int64(s-1) * 180000, Dur: 180000})
+	}
+	st := &State{User: "u", Name: "n", Start: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), Reps: []*Rep{r}, Epochs: []Epoch{{N: 1, Start: 8}}}
+	return st, r
+}
+
+// TestEpochPlaylist: a new epoch follows with a discontinuity and its own
+// map, numbered on; the discontinuity sequence counts it once the window
+// slid past it.
+func TestEpochPlaylist(t *testing.T) {
+	tests := []struct {
+		name   string
+		dvr    float64
+		want   []string
+		absent []string
+	}{
+		{"all", 0, []string{"#EXT-X-MEDIA-SEQUENCE:1", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY",
+			`#EXT-X-MAP:URI="init-1.mp4"`, "#EXT-X-PROGRAM-DATE-TIME:2025-01-01T00:00:08.000Z", "#EXTINF:2.000000,", "5.m4s", "7.m4s"},
+			[]string{"#EXT-X-DISCONTINUITY-SEQUENCE"}},
+		{"window over the junction", 8, []string{"#EXT-X-MEDIA-SEQUENCE:4", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY", `#EXT-X-MAP:URI="init-1.mp4"`, "7.m4s"},
+			[]string{"#EXT-X-DISCONTINUITY-SEQUENCE", "3.m4s"}},
+		{"window past the junction", 4, []string{"#EXT-X-MEDIA-SEQUENCE:5", "#EXT-X-DISCONTINUITY-SEQUENCE:1", `#EXT-X-MAP:URI="init-1.mp4"`, "5.m4s", "7.m4s"},
+			[]string{`#EXT-X-MAP:URI="init.mp4"`, "#EXT-X-DISCONTINUITY\n", "4.m4s"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, r := repEpochs()
+			got := string(mediaPlaylist(st, r, tc.dvr))
+			pos := 0
+			for _, w := range tc.want {
+				i := strings.Index(got[pos:], w+"\n")
+				if i < 0 {
+					t.Fatalf("no %q (in order) in\n%s", w, got)
+				}
+				pos += i
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(got, a) {
+					t.Errorf("%q in\n%s", a, got)
+				}
+			}
+		})
+	}
+	st, r := repEpochs()
+	for file, want := range map[string]string{"init.mp4": "i0", "init-1.mp4": "i1", "4.m4s": "k", "5.m4s": "k"} {
+		if key, _, err := segmentKey(st, r, file); err != nil || key != want {
+			t.Errorf("segmentKey(%s) = %q, %v; want %q", file, key, err, want)
+		}
+	}
+	if key, _, _ := segmentKey(st, r, "8.m4s"); key != fragmentKey("u", "", "stream0", 1, 4) {
+		t.Errorf("segmentKey(8.m4s) = %q, want fragment 4 of epoch 1", key)
+	}
+}
+
+// TestEpochMPD: a Period per epoch, from the epoch's start, with the
+// fragments' own decode times mapped by presentationTimeOffset.
+func TestEpochMPD(t *testing.T) {
+	st, _ := repEpochs()
+	b, err := mpd(st, 0, time.Unix(100, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`<Period id="0" start="PT0.000S">`, `initialization="$RepresentationID$/init.mp4"`, `startNumber="1">`, `<S t="0" d="2000" r="3"/>`,
+		`<Period id="1" start="PT8.000S">`, `timescale="90000" initialization="$RepresentationID$/init-1.mp4"`, `startNumber="5">`, `<S t="0" d="180000" r="2"/>`}
+	pos := 0
+	for _, w := range want {
+		i := strings.Index(string(b)[pos:], w)
+		if i < 0 {
+			t.Fatalf("no %s (in order) in\n%s", w, b)
+		}
+		pos += i
+	}
+	// The window keeps the second epoch only.
+	b, _ = mpd(st, 4, time.Unix(100, 0))
+	if strings.Contains(string(b), `<Period id="0"`) || !strings.Contains(string(b), `<Period id="1" start="PT8.000S">`) {
+		t.Errorf("windowed MPD:\n%s", b)
+	}
+	st.Ended = true
+	b, _ = mpd(st, 0, time.Unix(100, 0))
+	if !strings.Contains(string(b), `mediaPresentationDuration="PT14.000S"`) {
+		t.Errorf("ended MPD:\n%s", b)
+	}
+}

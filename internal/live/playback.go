@@ -29,10 +29,11 @@ import (
 //	hls/master.m3u8         one variant per video representation, audio as a rendition group
 //	hls/{rep}/index.m3u8    live media playlist: the last ?dvr=SECONDS (default 30),
 //	                        or from the start with dvr=0 or type=event; ENDLIST once ended
-//	hls/{rep}/init.mp4      the stored init segment
-//	hls/{rep}/{seq}.m4s     the stored fragment seq
-//	dash/manifest.mpd       dynamic MPD (SegmentTimeline, $Number$ = seq); static once ended
-//	dash/{rep}/init.mp4, dash/{rep}/{seq}.m4s: as under hls/
+//	hls/{rep}/init.mp4      the stored init segment (init-N.mp4: of epoch N, after a reconnect)
+//	hls/{rep}/{num}.m4s     the stored fragment numbered num (its sequence number in epoch 0;
+//	                        later epochs number on, see RepEpoch)
+//	dash/manifest.mpd       dynamic MPD (SegmentTimeline, $Number$ = num, a Period per epoch); static once ended
+//	dash/{rep}/init*.mp4, dash/{rep}/{num}.m4s: as under hls/
 //
 // Segments are served as stored (CMAF), immutable; manifests with a
 // max-age of half a fragment duration.
@@ -67,6 +68,7 @@ func (s *Service) RegisterPlayback(mux Mux) {
 	mux.HandleFunc("GET /live/{user}/{name}/hls/{rep}/{file}", s.serveHLSFile)
 	mux.HandleFunc("GET /live/{user}/{name}/dash/manifest.mpd", s.serveMPD)
 	mux.HandleFunc("GET /live/{user}/{name}/dash/{rep}/{file}", s.serveSegment)
+	s.registerSmooth(mux)
 }
 
 // errNoStream is a stream (or a part of it) that does not exist (404).
@@ -246,22 +248,10 @@ func (s *Service) serveSegment(w http.ResponseWriter, r *http.Request) {
 	if rep.Kind == string(media.KindAudio) {
 		ctype = "audio/mp4"
 	}
-	var key string
-	var size int64 = -1
-	if file == "init.mp4" {
-		key = rep.Init
-	} else {
-		num, ok := strings.CutSuffix(file, ".m4s")
-		seq, err := strconv.Atoi(num)
-		if !ok || err != nil || seq < 0 || seq > 99999999 || strconv.Itoa(seq) != num {
-			s.failPlayback(w, r, fmt.Errorf("%w: %q: want init.mp4 or SEQ.m4s", errNoStream, file))
-			return
-		}
-		if i, ok := slices.BinarySearchFunc(rep.Frags, seq, func(f Frag, seq int) int { return f.Seq - seq }); ok {
-			key, size = rep.Frags[i].Key, rep.Frags[i].Size
-		} else {
-			key = fragmentKey(st.User, st.Asset, repName, seq)
-		}
+	key, size, err := segmentKey(st, rep, file)
+	if err != nil {
+		s.failPlayback(w, r, err)
+		return
 	}
 	if size < 0 {
 		info, err := s.lib.Store().Stat(ctx, key)
@@ -277,6 +267,52 @@ func (s *Service) serveSegment(w http.ResponseWriter, r *http.Request) {
 	f := vfile.New(file, ctype, time.Time{}, vfile.ETag("live segment", key, strconv.FormatInt(size, 10)),
 		[]vfile.Piece{vfile.Stored(key, 0, size)})
 	httpserve.ServeFileWith(w, r, s.lib.Store(), f, httpserve.Options{CacheControl: CacheSegment, Logger: s.log})
+}
+
+// segmentKey is the object key of file of representation rep (init.mp4,
+// init-N.mp4 of epoch N, or NUM.m4s, NUM the playlist number) and its
+// size, -1 when the state does not list it (yet): its key is then the
+// one it would be stored under, which another node may have stored
+// already. Errors wrap errNoStream.
+func segmentKey(st *State, rep *Rep, file string) (string, int64, error) {
+	if n, ok := strings.CutPrefix(file, "init"); ok && strings.HasSuffix(n, ".mp4") {
+		n = strings.TrimSuffix(n, ".mp4")
+		epoch := 0
+		if n != "" {
+			v, ok := strings.CutPrefix(n, "-")
+			e, err := strconv.Atoi(v)
+			if !ok || err != nil || e <= 0 || strconv.Itoa(e) != v {
+				return "", 0, fmt.Errorf("%w: %q: want init.mp4, init-N.mp4 or NUM.m4s", errNoStream, file)
+			}
+			epoch = e
+		}
+		re := rep.epoch(epoch)
+		if re == nil {
+			return "", 0, fmt.Errorf("%w: no epoch %d of %s", errNoStream, epoch, rep.Name)
+		}
+		return re.Init, -1, nil
+	}
+	v, ok := strings.CutSuffix(file, ".m4s")
+	num, err := strconv.Atoi(v)
+	if !ok || err != nil || num < 0 || num > math.MaxInt32 || strconv.Itoa(num) != v {
+		return "", 0, fmt.Errorf("%w: %q: want init.mp4, init-N.mp4 or NUM.m4s", errNoStream, file)
+	}
+	// The epoch of num: the last one whose numbers start at or before it.
+	eps := rep.epochs()
+	re := eps[0]
+	for _, e := range eps[1:] {
+		if e.Timescale != 0 && e.Base+e.First <= num {
+			re = e
+		}
+	}
+	seq := num - re.Base
+	if seq < 0 || seq > 99999999 {
+		return "", 0, fmt.Errorf("%w: %s of %s", errNoStream, file, rep.Name)
+	}
+	if i, ok := slices.BinarySearchFunc(rep.Frags, [2]int{re.Epoch, seq}, func(f Frag, k [2]int) int { return cmpFrag(f, k[0], k[1]) }); ok {
+		return rep.Frags[i].Key, rep.Frags[i].Size, nil
+	}
+	return fragmentKey(st.User, st.Asset, rep.Name, re.Epoch, seq), -1, nil
 }
 
 // failPlayback answers a playback error as JSON, never cached.

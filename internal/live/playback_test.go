@@ -36,6 +36,7 @@ type playlist struct {
 	durations []float64 // EXTINF
 	uris      []string
 	hasMap    bool
+	maps      int // EXT-X-MAP lines
 	pdt       int // EXT-X-PROGRAM-DATE-TIME lines
 	ended     bool
 }
@@ -79,6 +80,7 @@ func readPlaylist(b []byte) (playlist, error) {
 			p.typ = strings.TrimPrefix(l, "#EXT-X-PLAYLIST-TYPE:")
 		case strings.HasPrefix(l, "#EXT-X-MAP:"):
 			p.hasMap = true
+			p.maps++
 		case strings.HasPrefix(l, "#EXT-X-PROGRAM-DATE-TIME:"):
 			p.pdt++
 		case strings.HasPrefix(l, "#EXTINF:"):
@@ -222,8 +224,15 @@ func TestLiveManifests(t *testing.T) {
 		})
 	}
 
-	// The rest of the fragments, then the end.
-	pushFixture(t, e, key, d, -1)
+	// The rest of the fragments (an init segment again would start a
+	// new epoch: an encoder that reconnected), then the end.
+	for _, rep := range d.Reps {
+		for _, p := range d.Fragments[rep][1:] {
+			if status, body := e.put(t, "alice", key, filepath.Base(p), readFile(t, p)); status != http.StatusNoContent {
+				t.Fatalf("%s: %d %s", filepath.Base(p), status, body)
+			}
+		}
+	}
 	if status, body := e.put(t, "alice", key, "stream.mpd", readFile(t, d.MPD)); status != http.StatusOK {
 		t.Fatalf("static manifest: %d %s", status, body)
 	}

@@ -20,8 +20,9 @@ import (
 
 // Errors of a Recorder, which callers map to statuses.
 var (
-	// ErrConflict: different bytes for an init segment or a fragment
-	// already stored (409).
+	// ErrConflict: different bytes for a fragment already stored, or a
+	// fragment whose tracks differ in kind or timescale from those of
+	// the representation's earlier epochs (409).
 	ErrConflict = errors.New("conflicting data")
 	// ErrFinished: the stream was archived already (409).
 	ErrFinished = errors.New("stream finished")
@@ -41,8 +42,14 @@ var (
 // Each init segment and media fragment is stored as an immutable object
 // when it arrives:
 //
-//	users/{user}/assets/{id}/src/{rep}-init
-//	users/{user}/assets/{id}/src/{rep}-{seq:08d}
+//	users/{user}/assets/{id}/src/{rep}-e{epoch}-init
+//	users/{user}/assets/{id}/src/{rep}-e{epoch}-{seq:08d}
+//
+// An epoch is a session of the encoder: an encoder that reconnects sends
+// its init segments again and restarts its numbering and decode times,
+// which starts a new epoch (see AddInit). Each epoch continues the
+// stream's timeline where the previous one ended, with a discontinuity
+// in the live playlists; the archived asset is one.
 //
 // After each, and once more when the stream has ended, it stores the
 // stream's live State under StateKey, for live playback from any node.
@@ -60,9 +67,48 @@ type Recorder struct {
 	mu       sync.Mutex
 	changed  chan struct{} // closed (and replaced) when a fragment is added
 	finished bool
-	inits    map[string]*initSeg            // by representation
-	frags    map[string]map[int]*storedFrag // by representation, then sequence number
-	state    *State                         // the live state, saved after each change
+	epochs   []*epoch                          // in order; the last is the current one
+	frags    map[string]map[fragID]*storedFrag // by representation, then epoch and sequence number
+	state    *State                            // the live state, saved after each change
+}
+
+// epoch is one session of the encoder (see Recorder).
+type epoch struct {
+	n     int
+	start float64             // on the stream's timeline, in seconds
+	inits map[string]*initSeg // by representation
+	reps  map[string]repPlace // by representation, from its first fragment
+}
+
+// repPlace is where a representation's fragments of one epoch go.
+type repPlace struct {
+	// offsets, per track, are added to a fragment's decode time (tfdt)
+	// to place it on the stream's timeline: 0 in epoch 0, else such
+	// that the epoch's first fragment of the representation starts at
+	// the epoch's start, rescaled to the track's timescale.
+	offsets []int64
+	// base: the playlist number of fragment seq is base+seq; first: the
+	// first fragment of the epoch to arrive (see RepEpoch).
+	base, first int
+}
+
+// fragID names a fragment of a representation.
+type fragID struct{ epoch, seq int }
+
+// placeEpoch places a representation's fragments of an epoch that starts
+// at start seconds (epoch n), from the decode times (tfdt, -1 for none)
+// and timescales of the tracks of its first fragment, seq, and the last
+// playlist number of its earlier epochs (0 for none).
+func placeEpoch(n int, start float64, base []int64, timescales []uint32, seq, lastNum int) repPlace {
+	p := repPlace{offsets: make([]int64, len(base))}
+	if n == 0 {
+		return p
+	}
+	for j, t := range base {
+		p.offsets[j] = int64(math.Round(start*float64(timescales[j]))) - max(t, 0)
+	}
+	p.base, p.first = lastNum+1-seq, seq
+	return p
 }
 
 // initSeg is a representation's init segment.
@@ -74,12 +120,13 @@ type initSeg struct {
 
 // storedFrag is a stored media fragment and its samples.
 type storedFrag struct {
-	rep  string
-	seq  int
-	key  string
-	size int64
-	sum  [sha256.Size]byte
-	f    *media.Fragment
+	rep   string
+	epoch int
+	seq   int
+	key   string
+	size  int64
+	sum   [sha256.Size]byte
+	f     *media.Fragment
 }
 
 // NewRecorder reserves an asset id derived from the stream name (see
@@ -96,8 +143,10 @@ func NewRecorder(ctx context.Context, lib *library.Library, log *slog.Logger, us
 		return nil, fmt.Errorf("live: %s/%s: %w", user, name, err)
 	}
 	return &Recorder{lib: lib, st: lib.Store(), log: log, user: user, name: name, id: id, rev: rev,
-		started: time.Now().UTC(), changed: make(chan struct{}), inits: map[string]*initSeg{}, frags: map[string]map[int]*storedFrag{},
-		state: &State{User: user, Name: name, Asset: id}}, nil
+		started: time.Now().UTC(), changed: make(chan struct{}),
+		epochs: []*epoch{{inits: map[string]*initSeg{}, reps: map[string]repPlace{}}},
+		frags:  map[string]map[fragID]*storedFrag{},
+		state:  &State{User: user, Name: name, Asset: id}}, nil
 }
 
 // State returns a copy of the stream's live state.
@@ -123,10 +172,37 @@ func (r *Recorder) key(suffix string) string {
 	return "users/" + r.user + "/assets/" + r.id + "/src/" + suffix
 }
 
-// fragmentKey is the object key of fragment seq of representation rep of
-// user's asset id.
-func fragmentKey(user, id, rep string, seq int) string {
-	return fmt.Sprintf("users/%s/assets/%s/src/%s-%08d", user, id, rep, seq)
+// fragmentKey is the object key of fragment seq of epoch of
+// representation rep of user's asset id.
+func fragmentKey(user, id, rep string, epoch, seq int) string {
+	return fmt.Sprintf("users/%s/assets/%s/src/%s-e%d-%08d", user, id, rep, epoch, seq)
+}
+
+// current is the current epoch.
+func (r *Recorder) current() *epoch { return r.epochs[len(r.epochs)-1] }
+
+// hasFrags reports whether representation rep has a fragment in epoch n.
+func (r *Recorder) hasFrags(rep string, n int) bool {
+	_, ok := r.epochs[n].reps[rep]
+	return ok
+}
+
+// streamEnd is the latest end of a fragment on the stream's timeline, in
+// seconds (0 before any).
+func (r *Recorder) streamEnd() float64 {
+	end := 0.0
+	for rep, fs := range r.frags {
+		for id, f := range fs {
+			p := r.epochs[id.epoch].reps[rep]
+			for j, t := range f.f.Tracks {
+				if t.Timescale == 0 || t.Samples.Len() == 0 {
+					continue
+				}
+				end = max(end, float64(f.base(j)+p.offsets[j]+t.Duration())/float64(t.Timescale))
+			}
+		}
+	}
+	return end
 }
 
 // checkRep validates a representation name: a store key element.
@@ -137,8 +213,12 @@ func checkRep(rep string) error {
 	return nil
 }
 
-// AddInit stores the init segment of representation rep. The same bytes
-// again are accepted and not stored twice; other bytes are ErrConflict.
+// AddInit stores the init segment of representation rep. An init segment
+// that differs from the one of the current epoch, or that arrives after
+// fragments of rep in the current epoch (an encoder that reconnected with
+// the same settings), starts a new epoch. The same bytes again before a
+// fragment of rep, or the bytes of an earlier epoch's init segment (a late
+// retry), are accepted and not stored twice.
 func (r *Recorder) AddInit(ctx context.Context, rep string, b []byte) error {
 	if err := checkRep(rep); err != nil {
 		return err
@@ -148,28 +228,42 @@ func (r *Recorder) AddInit(ctx context.Context, rep string, b []byte) error {
 	if r.finished {
 		return fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
 	}
-	if have := r.inits[rep]; have != nil {
-		if bytes.Equal(have.b, b) {
-			return nil
+	cur := r.current()
+	if have := cur.inits[rep]; have != nil {
+		same := bytes.Equal(have.b, b)
+		if same && !r.hasFrags(rep, cur.n) {
+			return nil // a retry
 		}
-		return fmt.Errorf("live: %s/%s: init segment of %s: %w: it differs from the one received", r.user, r.name, rep, ErrConflict)
+		if !same && slices.ContainsFunc(r.epochs[:cur.n], func(e *epoch) bool { return e.inits[rep] != nil && bytes.Equal(e.inits[rep].b, b) }) {
+			return nil // a late retry of an earlier epoch's
+		}
+		// The encoder reconnected: a new epoch, from the stream's end.
+		cur = &epoch{n: cur.n + 1, start: r.streamEnd(), inits: map[string]*initSeg{}, reps: map[string]repPlace{}}
 	}
-	key := r.key(rep + "-init")
+	key := r.key(fmt.Sprintf("%s-e%d-init", rep, cur.n))
 	info, err := r.st.Put(ctx, key, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("live: store init segment of %s: %w", rep, err)
 	}
-	r.inits[rep] = &initSeg{b: bytes.Clone(b), size: info.Size, key: key}
-	r.state.addInit(rep, key)
+	if cur != r.current() {
+		r.epochs = append(r.epochs, cur)
+		r.state.addEpoch(cur.n, cur.start)
+		r.log.Info("live stream: encoder reconnected, new epoch", "user", r.user, "stream", r.name, "asset", r.id,
+			"epoch", cur.n, "start", cur.start, "rep", rep)
+	}
+	cur.inits[rep] = &initSeg{b: bytes.Clone(b), size: info.Size, key: key}
+	r.state.addInit(rep, cur.n, key)
 	r.saveState(ctx)
 	return nil
 }
 
-// AddFragment reads media fragment seq of representation rep with the
-// representation's init segment (ErrNoInit without one; errors wrapping
-// media.ErrInvalid for a malformed fragment) and stores it. The same
-// bytes again are accepted and not stored twice; other bytes for the same
-// seq are ErrConflict.
+// AddFragment reads media fragment seq of representation rep of the
+// current epoch with the representation's init segment of that epoch
+// (ErrNoInit without one; errors wrapping media.ErrInvalid for a
+// malformed fragment) and stores it. The same bytes again are accepted
+// and not stored twice; other bytes for the same seq are ErrConflict, as
+// are tracks that differ in number, kind or timescale from the
+// representation's in earlier epochs.
 func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byte) error {
 	if err := checkRep(rep); err != nil {
 		return err
@@ -183,45 +277,93 @@ func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byt
 	if r.finished {
 		return fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
 	}
-	if have := r.frags[rep][seq]; have != nil {
+	cur := r.current()
+	id := fragID{cur.n, seq}
+	if have := r.frags[rep][id]; have != nil {
 		if have.sum == sum && have.size == int64(len(b)) {
 			return nil
 		}
-		return fmt.Errorf("live: %s/%s: fragment %d of %s: %w: it differs from the one received", r.user, r.name, seq, rep, ErrConflict)
+		return fmt.Errorf("live: %s/%s: fragment %d of %s (epoch %d): %w: it differs from the one received", r.user, r.name, seq, rep, cur.n, ErrConflict)
 	}
-	in := r.inits[rep]
+	in := cur.inits[rep]
 	if in == nil {
-		return fmt.Errorf("live: %s/%s: fragment %d of %s: %w", r.user, r.name, seq, rep, ErrNoInit)
+		return fmt.Errorf("live: %s/%s: fragment %d of %s (epoch %d): %w", r.user, r.name, seq, rep, cur.n, ErrNoInit)
 	}
 	f, err := media.FragmentSamples(ctx, in.b, b)
 	if err != nil {
 		return fmt.Errorf("live: fragment %d of %s: %w", seq, rep, err)
 	}
-	key := fragmentKey(r.user, r.id, rep, seq)
+	if err := r.checkTracks(rep, f); err != nil {
+		return fmt.Errorf("live: %s/%s: fragment %d of %s (epoch %d): %w", r.user, r.name, seq, rep, cur.n, err)
+	}
+	place, placed := cur.reps[rep]
+	if !placed {
+		base := make([]int64, len(f.Tracks))
+		ts := make([]uint32, len(f.Tracks))
+		for j, t := range f.Tracks {
+			base[j], ts[j] = f.BaseTime[j], t.Timescale
+		}
+		place = placeEpoch(cur.n, cur.start, base, ts, seq, r.lastNum(rep))
+	}
+	key := fragmentKey(r.user, r.id, rep, cur.n, seq)
 	info, err := r.st.Put(ctx, key, bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("live: store fragment %d of %s: %w", seq, rep, err)
 	}
+	cur.reps[rep] = place
 	if r.frags[rep] == nil {
-		r.frags[rep] = map[int]*storedFrag{}
+		r.frags[rep] = map[fragID]*storedFrag{}
 	}
-	r.frags[rep][seq] = &storedFrag{rep: rep, seq: seq, key: key, size: info.Size, sum: sum, f: f}
-	r.state.addFrag(rep, seq, key, info.Size, f, time.Now())
+	r.frags[rep][id] = &storedFrag{rep: rep, epoch: cur.n, seq: seq, key: key, size: info.Size, sum: sum, f: f}
+	r.state.addFrag(rep, cur.n, seq, key, info.Size, f, place, time.Now())
 	r.saveState(ctx)
 	close(r.changed)
 	r.changed = make(chan struct{})
 	return nil
 }
 
+// checkTracks checks that the tracks of f, a fragment of rep, match
+// those of rep's fragments so far in number, kind and timescale: an
+// epoch continues the stream's tracks.
+func (r *Recorder) checkTracks(rep string, f *media.Fragment) error {
+	for _, have := range r.frags[rep] {
+		if len(have.f.Tracks) != len(f.Tracks) {
+			return fmt.Errorf("%w: %d tracks, earlier fragments %d", ErrConflict, len(f.Tracks), len(have.f.Tracks))
+		}
+		for j, t := range f.Tracks {
+			if h := have.f.Tracks[j]; h.Kind != t.Kind || h.Timescale != t.Timescale {
+				return fmt.Errorf("%w: track %d is %s at %d/s, earlier fragments' %s at %d/s", ErrConflict, j+1, t.Kind, t.Timescale, h.Kind, h.Timescale)
+			}
+		}
+		return nil // all were checked against the first
+	}
+	return nil
+}
+
+// lastNum is the last playlist number of rep's fragments (see RepEpoch),
+// 0 before any.
+func (r *Recorder) lastNum(rep string) int {
+	last := 0
+	for id := range r.frags[rep] {
+		p := r.epochs[id.epoch].reps[rep]
+		if id.epoch == 0 || id.seq >= p.first {
+			last = max(last, p.base+id.seq)
+		}
+	}
+	return last
+}
+
 // Wait waits until every fragment of want (representation -> sequence
-// numbers) has been received, or ctx is done (its error).
+// numbers of the current epoch) has been received, or ctx is done (its
+// error).
 func (r *Recorder) Wait(ctx context.Context, want map[string][]int) error {
 	for {
 		r.mu.Lock()
 		missing := false
+		n := r.current().n
 		for rep, seqs := range want {
 			for _, seq := range seqs {
-				if r.frags[rep][seq] == nil {
+				if r.frags[rep][fragID{n, seq}] == nil {
 					missing = true
 				}
 			}
@@ -249,9 +391,14 @@ func (r *Recorder) Wait(ctx context.Context, want map[string][]int) error {
 // video first; its chapters are the fragments in timeline order (decode
 // time in seconds, then representation), and each track's samples follow
 // chapter by chapter. A jump forward of a representation's decode time
-// (tfdt; a lost fragment, an encoder restart) stretches the sample before
-// it, so that decode times stay right; a jump back (an encoder restarted
-// at 0) continues after the last sample.
+// (tfdt; a lost fragment) stretches the sample before it, so that decode
+// times stay right; a jump back within an epoch continues after the last
+// sample. A new epoch (an encoder that reconnected) continues the stream
+// too: its fragments start where the stream ended when it began (the
+// sample before stretched up to there), and a sample entry of its init
+// segments that differs is added to the track, used by its chapters. The
+// index has no discontinuity flag: the decode times, continuous across
+// epochs, are what the outputs rely on.
 func (r *Recorder) Finish(ctx context.Context) (*library.Asset, error) {
 	r.mu.Lock()
 	if r.finished {
@@ -311,7 +458,7 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 		for _, f := range r.frags[rep] {
 			ordered[rep] = append(ordered[rep], f)
 		}
-		slices.SortFunc(ordered[rep], func(a, b *storedFrag) int { return cmp.Compare(a.seq, b.seq) })
+		slices.SortFunc(ordered[rep], func(a, b *storedFrag) int { return cmp.Or(cmp.Compare(a.epoch, b.epoch), cmp.Compare(a.seq, b.seq)) })
 	}
 	isVideo := func(rep string) bool {
 		for _, t := range ordered[rep][0].f.Tracks {
@@ -339,7 +486,8 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 	// fragment, with each representation's jumps closed.
 	type placed struct {
 		*storedFrag
-		start, dur float64 // seconds
+		start, dur float64  // seconds
+		desc       []uint32 // per track of the representation: its sample entry (1-based)
 	}
 	var all []placed
 	var tracks []*media.Track
@@ -354,28 +502,36 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 			tr.References = nil // track IDs of the init segment, not the asset's
 			byRep[rep] = append(byRep[rep], repTrack{tr: &tr, pos: pos})
 		}
-		// Per track: the end of the previous fragment on the source
-		// timeline (tfdt + duration) and on the asset's (ticks).
+		// Per track: the end of the previous fragment on the stream's
+		// timeline (tfdt + the epoch's offset + duration) and on the
+		// asset's (ticks).
 		srcEnd := make([]int64, len(byRep[rep]))
 		end := make([]int64, len(byRep[rep]))
 		for k, f := range fs {
 			if len(f.f.Tracks) != len(byRep[rep]) {
 				return nil, nil, fmt.Errorf("%s fragment %d has %d tracks, the first %d: %w", rep, f.seq, len(f.f.Tracks), len(byRep[rep]), media.ErrInvalid)
 			}
+			offsets := r.epochs[f.epoch].reps[rep].offsets
 			start, dur := math.Inf(1), 0.0
+			desc := make([]uint32, len(byRep[rep]))
 			for j, rt := range byRep[rep] {
 				ft := f.f.Tracks[j]
 				s := &rt.tr.Samples
+				desc[j] = sampleEntry(rt.tr, ft)
 				base := f.f.BaseTime[j]
+				if base < 0 {
+					base = srcEnd[j] // no tfdt: back to back
+				} else {
+					base += offsets[j]
+				}
 				if k > 0 && base > srcEnd[j] && len(s.Dur) > 0 {
-					// A jump forward: stretch the sample before it.
+					// A jump forward (a lost fragment, the start of an
+					// epoch after a longer representation's end):
+					// stretch the sample before it.
 					last := len(s.Dur) - 1
 					gap := min(base-srcEnd[j], math.MaxUint32-int64(s.Dur[last]))
 					s.Dur[last] += uint32(gap)
 					end[j] += gap
-				}
-				if base < 0 {
-					base = srcEnd[j] // no tfdt: back to back
 				}
 				fd := ft.Duration()
 				srcEnd[j] = base + fd
@@ -394,14 +550,14 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 					start = max(start, float64(end[j])/float64(rt.tr.Timescale))
 				}
 			}
-			all = append(all, placed{storedFrag: f, start: start, dur: dur})
+			all = append(all, placed{storedFrag: f, start: start, dur: dur, desc: desc})
 		}
 		for _, rt := range byRep[rep] {
 			tracks = append(tracks, rt.tr)
 		}
 	}
 	slices.SortStableFunc(all, func(a, b placed) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(repOrder[a.rep], repOrder[b.rep]), cmp.Compare(a.seq, b.seq))
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(repOrder[a.rep], repOrder[b.rep]), cmp.Compare(a.epoch, b.epoch), cmp.Compare(a.seq, b.seq))
 	})
 
 	// Chapters in timeline order; each track's samples chapter by
@@ -415,6 +571,9 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 	}
 	for c, p := range all {
 		name := fmt.Sprintf("chunk-%s-%05d.m4s", p.rep, p.seq)
+		if p.epoch > 0 {
+			name = fmt.Sprintf("chunk-%s-e%d-%05d.m4s", p.rep, p.epoch, p.seq)
+		}
 		ix.Chapters[c] = media.Chapter{Object: p.key, Name: name, Size: p.size,
 			Start: time.Duration(p.start * float64(time.Second)), Duration: time.Duration(p.dur * float64(time.Second))}
 		chaps[c] = library.Chapter{Name: name, Object: p.key, Size: p.size}
@@ -426,6 +585,7 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 				if rep != p.rep {
 					continue
 				}
+				s.ChapterDesc[len(s.ChapterDesc)-1] = p.desc[rt.pos]
 				fs := &p.f.Tracks[rt.pos].Samples
 				n0, n := s.Len(), fs.Len()
 				s.Offset = append(s.Offset, fs.Offset...)
@@ -457,6 +617,23 @@ func (r *Recorder) index() (*media.Index, []library.Chapter, error) {
 	}
 	return ix, chaps, nil
 }
+
+// sampleEntry returns the 1-based index of the sample entry of ft, a
+// track of one fragment, among those of tr, the asset's track, adding it
+// when it is new (an epoch whose init segment differs).
+func sampleEntry(tr *media.Track, ft *media.Track) uint32 {
+	e := ft.SampleEntries[ft.Samples.ChapterDesc[0]-1]
+	for i, have := range tr.SampleEntries {
+		if bytes.Equal(have, e) {
+			return uint32(i + 1)
+		}
+	}
+	tr.SampleEntries = append(slices.Clip(tr.SampleEntries), e)
+	return uint32(len(tr.SampleEntries))
+}
+
+// base is the decode time (tfdt) of track j of f, 0 when it has none.
+func (f *storedFrag) base(j int) int64 { return max(f.f.BaseTime[j], 0) }
 
 // padded is the CTO column c of n samples, zeros when nil.
 func padded(c []int32, n int) []int32 {

@@ -33,6 +33,19 @@ type State struct {
 	Ended    bool   `json:"ended,omitempty"`
 	Archived string `json:"archived,omitempty"`
 	Reps     []*Rep `json:"reps"`
+	// Epochs are the encoder's sessions after the first (an encoder that
+	// reconnects sends new init segments and restarts its numbering and
+	// decode times): epoch 0, the first, is implied.
+	Epochs []Epoch `json:"epochs,omitempty"`
+}
+
+// Epoch is one session of the encoder on the stream's timeline.
+type Epoch struct {
+	N int `json:"n"`
+	// Start is where the epoch starts on the stream's timeline, in
+	// seconds: the latest end of a fragment when it began. Each
+	// representation's first fragment of the epoch starts there.
+	Start float64 `json:"start"`
 }
 
 // Rep is one representation of a live stream (its first track).
@@ -46,18 +59,42 @@ type Rep struct {
 	Timescale uint32 `json:"timescale,omitempty"`
 	// Bandwidth is the highest bit rate of a fragment, in bits/s.
 	Bandwidth int64  `json:"bandwidth,omitempty"`
-	Init      string `json:"init"` // the init segment's object key
-	// Frags are the stored fragments, by sequence number.
+	Init      string `json:"init"` // the init segment's object key (of its first epoch)
+	// Frags are the stored fragments, by epoch then sequence number.
 	Frags []Frag `json:"frags"`
+	// Epochs are the representation's epochs, in order (nil in states
+	// written before epochs: epoch 0 of Init and Timescale).
+	Epochs []RepEpoch `json:"epochs,omitempty"`
+}
+
+// RepEpoch is a representation in one epoch: its init segment and where
+// its fragments lie on the stream's timeline and in the playlists.
+type RepEpoch struct {
+	Epoch int    `json:"e"`
+	Init  string `json:"init"` // the init segment's object key
+	// Timescale is the epoch's timescale; 0 until its first fragment,
+	// which sets the fields below.
+	Timescale uint32 `json:"ts,omitempty"`
+	// Offset is added to a fragment's decode time (tfdt, in Timescale)
+	// to place it on the stream's timeline: 0 in epoch 0, else such that
+	// the epoch's first fragment starts at the Epoch's Start.
+	Offset int64 `json:"o,omitempty"`
+	// The playlist number (HLS media sequence number, DASH $Number$) of
+	// fragment seq is Base+seq; playlists list the epoch from its first
+	// fragment to arrive, First, on (Base+First follows the previous
+	// epoch's last number).
+	Base  int `json:"base,omitempty"`
+	First int `json:"first,omitempty"`
 }
 
 // Frag is a stored fragment of a representation.
 type Frag struct {
-	Seq  int    `json:"n"`
-	Key  string `json:"k"` // object key
-	Size int64  `json:"s"`
-	Time int64  `json:"t"` // decode time of its first sample (tfdt), in the timescale
-	Dur  int64  `json:"d"` // duration, in the timescale
+	Epoch int    `json:"e,omitempty"`
+	Seq   int    `json:"n"`
+	Key   string `json:"k"` // object key
+	Size  int64  `json:"s"`
+	Time  int64  `json:"t"` // decode time of its first sample (tfdt), in its epoch's timescale
+	Dur   int64  `json:"d"` // duration, in its epoch's timescale
 }
 
 // End is the decode time after the fragment.
@@ -66,6 +103,47 @@ func (f Frag) End() int64 { return f.Time + f.Dur }
 // StateKey is the store key of the live state of user's stream name.
 func StateKey(user, name string) string {
 	return "users/" + user + "/live/" + name + "/state.json"
+}
+
+// epochs returns r's epochs (epoch 0 alone for a state written before
+// epochs).
+func (r *Rep) epochs() []RepEpoch {
+	if len(r.Epochs) == 0 {
+		return []RepEpoch{{Init: r.Init, Timescale: r.Timescale}}
+	}
+	return r.Epochs
+}
+
+// epoch returns r's epoch n, nil if none.
+func (r *Rep) epoch(n int) *RepEpoch {
+	if len(r.Epochs) == 0 {
+		if n != 0 {
+			return nil
+		}
+		return &RepEpoch{Init: r.Init, Timescale: r.Timescale}
+	}
+	for i := range r.Epochs {
+		if r.Epochs[i].Epoch == n {
+			return &r.Epochs[i]
+		}
+	}
+	return nil
+}
+
+// epochStart is where epoch n starts on the stream's timeline, in
+// seconds.
+func (s *State) epochStart(n int) float64 {
+	for _, e := range s.Epochs {
+		if e.N == n {
+			return e.Start
+		}
+	}
+	return 0
+}
+
+// cmpFrag orders fragments by epoch, then sequence number.
+func cmpFrag(f Frag, epoch, seq int) int {
+	return cmp.Or(cmp.Compare(f.Epoch, epoch), cmp.Compare(f.Seq, seq))
 }
 
 // rep returns the representation named name, nil if none.
@@ -94,8 +172,8 @@ func (s *State) playable(k media.Kind) []*Rep {
 func (s *State) fragDuration() float64 {
 	d := 0.0
 	for _, r := range s.Reps {
-		for _, f := range r.Frags {
-			d = max(d, float64(f.Dur)/float64(r.Timescale))
+		for _, e := range entries(r) {
+			d = max(d, e.seconds())
 		}
 	}
 	if d <= 0 {
@@ -111,51 +189,69 @@ func (s *State) clone() *State {
 	for i, r := range s.Reps {
 		rc := *r
 		rc.Frags = slices.Clone(r.Frags)
+		rc.Epochs = slices.Clone(r.Epochs)
 		c.Reps[i] = &rc
 	}
+	c.Epochs = slices.Clone(s.Epochs)
 	return &c
 }
 
-// addInit records the init segment of representation name.
-func (s *State) addInit(name, key string) {
-	if s.rep(name) == nil {
-		s.Reps = append(s.Reps, &Rep{Name: name, Init: key})
+// addEpoch records the start of epoch n at start seconds of the stream's
+// timeline.
+func (s *State) addEpoch(n int, start float64) {
+	if n > 0 {
+		s.Epochs = append(s.Epochs, Epoch{N: n, Start: start})
+	}
+}
+
+// addInit records the init segment of representation name in epoch.
+func (s *State) addInit(name string, epoch int, key string) {
+	r := s.rep(name)
+	if r == nil {
+		r = &Rep{Name: name, Init: key}
+		s.Reps = append(s.Reps, r)
 		slices.SortFunc(s.Reps, func(a, b *Rep) int {
 			return cmp.Or(cmp.Compare(len(a.Name), len(b.Name)), cmp.Compare(a.Name, b.Name))
 		})
 	}
+	r.Epochs = append(r.Epochs, RepEpoch{Epoch: epoch, Init: key})
 }
 
-// addFrag records fragment seq of representation name, stored under key,
-// whose samples are f; now is when it arrived.
-func (s *State) addFrag(name string, seq int, key string, size int64, f *media.Fragment, now time.Time) {
+// addFrag records fragment seq of epoch of representation name, stored
+// under key, whose samples are f; place is where the Recorder put the
+// representation's epoch (see repPlace); now is when it arrived.
+func (s *State) addFrag(name string, epoch, seq int, key string, size int64, f *media.Fragment, place repPlace, now time.Time) {
 	r := s.rep(name)
 	if r == nil || len(f.Tracks) == 0 {
 		return
 	}
+	re := r.epoch(epoch)
 	t := f.Tracks[0]
 	if r.Kind == "" {
 		r.Kind, r.Codec, r.Timescale = string(t.Kind), t.Codec, t.Timescale
 		r.Width, r.Height, r.Channels = t.Width, t.Height, t.Channels
 	}
-	if r.Timescale == 0 {
+	if re == nil || t.Timescale == 0 {
 		return
 	}
-	i, _ := slices.BinarySearchFunc(r.Frags, seq, func(f Frag, seq int) int { return f.Seq - seq })
+	if re.Timescale == 0 {
+		re.Timescale, re.Offset, re.Base, re.First = t.Timescale, place.offsets[0], place.base, place.first
+	}
+	i, _ := slices.BinarySearchFunc(r.Frags, [2]int{epoch, seq}, func(f Frag, k [2]int) int { return cmpFrag(f, k[0], k[1]) })
 	base := f.BaseTime[0]
 	if base < 0 {
 		base = 0
-		if i > 0 {
+		if i > 0 && r.Frags[i-1].Epoch == epoch {
 			base = r.Frags[i-1].End() // no tfdt: after the one before
 		}
 	}
-	fr := Frag{Seq: seq, Key: key, Size: size, Time: base, Dur: t.Duration()}
+	fr := Frag{Epoch: epoch, Seq: seq, Key: key, Size: size, Time: base, Dur: t.Duration()}
 	r.Frags = slices.Insert(r.Frags, i, fr)
 	if fr.Dur > 0 {
-		r.Bandwidth = max(r.Bandwidth, size*8*int64(r.Timescale)/fr.Dur)
+		r.Bandwidth = max(r.Bandwidth, size*8*int64(re.Timescale)/fr.Dur)
 	}
 	if s.Start.IsZero() {
-		s.Start = now.Add(-time.Duration(float64(fr.End()) / float64(r.Timescale) * float64(time.Second))).UTC()
+		s.Start = now.Add(-time.Duration(float64(fr.End()+re.Offset) / float64(re.Timescale) * float64(time.Second))).UTC()
 	}
 }
 

@@ -77,6 +77,24 @@ func PlayLiveDASH(tb testing.TB, ctx context.Context, mpdURL string) LiveResult 
 	return playLive(tb, ctx, dashPlayer, mpdURL, dashLatencyJS)
 }
 
+// PlayLiveSmooth plays the live Smooth Streaming presentation (a client
+// manifest with IsLive="TRUE") at manifestURL with dash.js and its MSS
+// module, like PlayLiveDASH. dash.js gives a live Smooth presentation an
+// availabilityStartTime of 1970, so the latency it reports is the wall
+// clock minus the playback position: meaningful when the manifest's times
+// count from the Unix epoch (as the live Smooth output of internal/live
+// does). A Smooth manifest has no UTCTiming, and dash.js would then
+// synchronise its clock with time.akamai.com, which a test machine may
+// not reach (a fatal error, code 16): clock synchronisation is turned off
+// (streaming.utcSynchronization.enabled false), the page and the server
+// sharing a clock.
+func PlayLiveSmooth(tb testing.TB, ctx context.Context, manifestURL string) LiveResult {
+	tb.Helper()
+	p := smoothPlayer
+	p.setup = strings.Replace(p.setup, "p.initialize(", "p.updateSettings({streaming: {utcSynchronization: {enabled: false}}});\np.initialize(", 1)
+	return playLive(tb, ctx, p, manifestURL, dashLatencyJS)
+}
+
 // liveState is the page state with the player's latency.
 type liveState struct {
 	State   state   `json:"state"`
