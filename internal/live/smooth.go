@@ -155,49 +155,15 @@ func (s *Service) serveSmoothManifest(w http.ResponseWriter, r *http.Request) {
 
 // The client manifest (MS-SSTR 2.2.2), attributes in field order.
 type smoothMediaXML struct {
-	XMLName         xml.Name          `xml:"SmoothStreamingMedia"`
-	MajorVersion    int               `xml:",attr"`
-	MinorVersion    int               `xml:",attr"`
-	TimeScale       int64             `xml:",attr"`
-	Duration        int64             `xml:",attr"`
-	IsLive          string            `xml:",attr,omitempty"`
-	LookaheadCount  *int              `xml:",attr"`
-	DVRWindowLength *int64            `xml:",attr"`
-	Streams         []smoothStreamXML `xml:"StreamIndex"`
-}
-
-type smoothStreamXML struct {
-	Type          string           `xml:",attr"`
-	Name          string           `xml:",attr"`
-	Chunks        int              `xml:",attr"`
-	QualityLevels int              `xml:",attr"`
-	TimeScale     uint32           `xml:",attr"`
-	MaxWidth      uint32           `xml:",attr,omitempty"`
-	MaxHeight     uint32           `xml:",attr,omitempty"`
-	DisplayWidth  uint32           `xml:",attr,omitempty"`
-	DisplayHeight uint32           `xml:",attr,omitempty"`
-	URL           string           `xml:"Url,attr"`
-	Levels        []smoothLevelXML `xml:"QualityLevel"`
-	C             []smoothChunkXML `xml:"c"`
-}
-
-type smoothLevelXML struct {
-	Index            int    `xml:",attr"`
-	Bitrate          int64  `xml:",attr"`
-	FourCC           string `xml:",attr"`
-	MaxWidth         uint32 `xml:",attr,omitempty"`
-	MaxHeight        uint32 `xml:",attr,omitempty"`
-	SamplingRate     uint32 `xml:",attr,omitempty"`
-	Channels         uint16 `xml:",attr,omitempty"`
-	BitsPerSample    int    `xml:",attr,omitempty"`
-	PacketSize       int    `xml:",attr,omitempty"`
-	AudioTag         int    `xml:",attr,omitempty"`
-	CodecPrivateData string `xml:",attr"`
-}
-
-type smoothChunkXML struct {
-	T int64 `xml:"t,attr"`
-	D int64 `xml:"d,attr"`
+	XMLName         xml.Name                `xml:"SmoothStreamingMedia"`
+	MajorVersion    int                     `xml:",attr"`
+	MinorVersion    int                     `xml:",attr"`
+	TimeScale       int64                   `xml:",attr"`
+	Duration        int64                   `xml:",attr"`
+	IsLive          string                  `xml:",attr,omitempty"`
+	LookaheadCount  *int                    `xml:",attr"`
+	DVRWindowLength *int64                  `xml:",attr"`
+	Streams         []smooth.StreamIndexXML `xml:"StreamIndex"`
 }
 
 // smoothChunk is a stored fragment on the Smooth timeline of its
@@ -322,14 +288,14 @@ func (s *Service) smoothManifest(ctx context.Context, st *State, dvr float64) ([
 		for i, r := range reps {
 			tls[i] = smoothTimelineOf(st, r)
 		}
-		si := smoothStreamXML{Type: typ, Name: typ, QualityLevels: len(reps), TimeScale: tls[0].ts,
+		si := smooth.StreamIndexXML{Type: typ, Name: typ, QualityLevels: len(reps), TimeScale: tls[0].ts,
 			URL: "QualityLevels({bitrate})/Fragments(" + typ + "={start time})"}
 		for i, r := range reps {
 			l, err := s.smoothLevel(ctx, r)
 			if err != nil {
 				return nil, err
 			}
-			ql := smoothLevelXML{Index: i, Bitrate: tls[i].bitrate(), FourCC: l.FourCC, CodecPrivateData: l.CodecPrivateData,
+			ql := smooth.QualityLevelXML{Index: i, Bitrate: tls[i].bitrate(), FourCC: l.FourCC, CodecPrivateData: l.CodecPrivateData,
 				SamplingRate: l.SamplingRate, Channels: l.Channels, BitsPerSample: l.BitsPerSample, PacketSize: l.PacketSize, AudioTag: l.AudioTag}
 			if kind == media.KindVideo {
 				ql.MaxWidth, ql.MaxHeight = r.Width, r.Height
@@ -349,7 +315,7 @@ func (s *Service) smoothManifest(ctx context.Context, st *State, dvr float64) ([
 			cs = cs[i:]
 		}
 		for _, c := range cs {
-			si.C = append(si.C, smoothChunkXML{T: c.t, D: c.d})
+			si.C = append(si.C, smooth.ChunkXML{T: c.t, D: c.d})
 		}
 		si.Chunks = len(si.C)
 		if n := len(cs); st.Ended && n > 0 {

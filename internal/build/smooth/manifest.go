@@ -51,7 +51,7 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 			return nil, err
 		}
 		typ := StreamType(t)
-		si := xmlStream{
+		si := StreamIndexXML{
 			Type:          typ,
 			Name:          typ,
 			QualityLevels: 1,
@@ -61,7 +61,7 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 		if t.Language != "" && t.Language != "und" {
 			si.Language = t.Language
 		}
-		ql := xmlLevel{
+		ql := QualityLevelXML{
 			Bitrate:          Bitrate(t),
 			FourCC:           s.fourCC,
 			CodecPrivateData: hexUpper(s.privData),
@@ -75,7 +75,7 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 			ql.SamplingRate, ql.Channels = s.sampleRate, s.channels
 			ql.BitsPerSample, ql.PacketSize, ql.AudioTag = 16, 4, 255
 		}
-		si.Levels = []xmlLevel{ql}
+		si.Levels = []QualityLevelXML{ql}
 		for _, c := range chunks(ref, t, segs) {
 			si.Chunks++
 			if k := len(si.C) - 1; opt.Repeat && k >= 0 {
@@ -84,7 +84,7 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 					continue
 				}
 			}
-			si.C = append(si.C, xmlChunk{T: c.t, D: c.d})
+			si.C = append(si.C, ChunkXML{T: c.t, D: c.d})
 		}
 		doc.Streams = append(doc.Streams, si)
 		doc.Duration = max(doc.Duration, media.Rescale(t.Duration(), t.Timescale, ManifestTimeScale))
@@ -99,31 +99,34 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 // The client manifest (MS-SSTR 2.2.2). Attributes are written in field
 // order.
 type xmlMedia struct {
-	XMLName      xml.Name    `xml:"SmoothStreamingMedia"`
-	MajorVersion int         `xml:",attr"`
-	MinorVersion int         `xml:",attr"`
-	TimeScale    int64       `xml:",attr"`
-	Duration     int64       `xml:",attr"`
-	Streams      []xmlStream `xml:"StreamIndex"`
+	XMLName      xml.Name         `xml:"SmoothStreamingMedia"`
+	MajorVersion int              `xml:",attr"`
+	MinorVersion int              `xml:",attr"`
+	TimeScale    int64            `xml:",attr"`
+	Duration     int64            `xml:",attr"`
+	Streams      []StreamIndexXML `xml:"StreamIndex"`
 }
 
-type xmlStream struct {
-	Type          string     `xml:",attr"`
-	Name          string     `xml:",attr"`
-	Language      string     `xml:",attr,omitempty"`
-	Chunks        int        `xml:",attr"`
-	QualityLevels int        `xml:",attr"`
-	TimeScale     uint32     `xml:",attr"`
-	MaxWidth      uint32     `xml:",attr,omitempty"`
-	MaxHeight     uint32     `xml:",attr,omitempty"`
-	DisplayWidth  uint32     `xml:",attr,omitempty"`
-	DisplayHeight uint32     `xml:",attr,omitempty"`
-	URL           string     `xml:"Url,attr"`
-	Levels        []xmlLevel `xml:"QualityLevel"`
-	C             []xmlChunk `xml:"c"`
+// StreamIndexXML is a StreamIndex element of a client manifest (MS-SSTR
+// 2.2.2.3), for VOD here and for live streams (internal/live).
+type StreamIndexXML struct {
+	Type          string            `xml:",attr"`
+	Name          string            `xml:",attr"`
+	Language      string            `xml:",attr,omitempty"`
+	Chunks        int               `xml:",attr"`
+	QualityLevels int               `xml:",attr"`
+	TimeScale     uint32            `xml:",attr"`
+	MaxWidth      uint32            `xml:",attr,omitempty"`
+	MaxHeight     uint32            `xml:",attr,omitempty"`
+	DisplayWidth  uint32            `xml:",attr,omitempty"`
+	DisplayHeight uint32            `xml:",attr,omitempty"`
+	URL           string            `xml:"Url,attr"`
+	Levels        []QualityLevelXML `xml:"QualityLevel"`
+	C             []ChunkXML        `xml:"c"`
 }
 
-type xmlLevel struct {
+// QualityLevelXML is a QualityLevel element (MS-SSTR 2.2.2.5).
+type QualityLevelXML struct {
 	Index            int    `xml:",attr"`
 	Bitrate          int64  `xml:",attr"`
 	FourCC           string `xml:",attr"`
@@ -137,7 +140,9 @@ type xmlLevel struct {
 	CodecPrivateData string `xml:",attr"`
 }
 
-type xmlChunk struct {
+// ChunkXML is a c (StreamFragmentElement) element (MS-SSTR 2.2.2.6): a
+// fragment's start time t and duration d, repeated r more times.
+type ChunkXML struct {
 	T int64 `xml:"t,attr"`
 	D int64 `xml:"d,attr"`
 	R int   `xml:"r,attr,omitempty"`
