@@ -231,6 +231,13 @@ func firstDiff(a, b []string) int {
 // readBeacons counts the beacons of the file by "slot event".
 func readBeacons(t *testing.T, path string) map[string]int {
 	t.Helper()
+	return countBeacons(t, path, func(playlist.Beacon) bool { return true })
+}
+
+// countBeacons counts the beacons of the file that keep says to count, by
+// "slot event".
+func countBeacons(t *testing.T, path string, keep func(playlist.Beacon) bool) map[string]int {
+	t.Helper()
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return map[string]int{}
@@ -246,7 +253,12 @@ func readBeacons(t *testing.T, path string) map[string]int {
 		if err := json.Unmarshal(sc.Bytes(), &bc); err != nil {
 			t.Fatalf("beacon line %q: %v", sc.Text(), err)
 		}
-		out[bc.Slot+" "+bc.Event]++
+		if keep(bc) {
+			out[bc.Slot+" "+bc.Event]++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
 	}
 	return out
 }

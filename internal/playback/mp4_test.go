@@ -1,7 +1,6 @@
 package playback_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -246,26 +245,7 @@ func videoPositions(t *testing.T, path string) []int64 {
 // event".
 func sessionBeacons(t *testing.T, file, sid string) map[string]int {
 	t.Helper()
-	f, err := os.Open(file)
-	if os.IsNotExist(err) {
-		return map[string]int{}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]int{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var bc playlist.Beacon
-		if err := json.Unmarshal(sc.Bytes(), &bc); err != nil {
-			t.Fatalf("beacon line %q: %v", sc.Text(), err)
-		}
-		if bc.Session == sid {
-			out[bc.Slot+" "+bc.Event]++
-		}
-	}
-	return out
+	return countBeacons(t, file, func(bc playlist.Beacon) bool { return bc.Session == sid })
 }
 
 // waitSessionBeacons waits until the beacons of session sid include every
