@@ -167,12 +167,24 @@ func bandwidth(r *Rep) int64 { return max(r.Bandwidth, 1) }
 // ("audio"); without video, a variant per audio representation. q is
 // appended to the media playlists' URIs.
 func masterPlaylist(st *State, q string) ([]byte, error) {
-	video, audio := st.playable(media.KindVideo), st.playable(media.KindAudio)
-	if len(video) == 0 && len(audio) == 0 {
+	video, audio, muxed := st.playable(media.KindVideo), st.playable(media.KindAudio), st.playableMuxed()
+	if len(video) == 0 && len(audio) == 0 && len(muxed) == 0 {
 		return nil, fmt.Errorf("%w: %s/%s has no fragment yet", errNoStream, st.User, st.Name)
 	}
 	var b strings.Builder
 	b.WriteString("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n")
+	// A muxed representation is a variant of its own, with every codec
+	// of its tracks and no rendition group.
+	for _, m := range muxed {
+		fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=\"%s\"", bandwidth(m), strings.Join(m.Codecs, ","))
+		if m.Width > 0 && m.Height > 0 {
+			fmt.Fprintf(&b, ",RESOLUTION=%dx%d", m.Width, m.Height)
+		}
+		fmt.Fprintf(&b, "\n%s/index.m3u8%s\n", m.Name, q)
+	}
+	if len(video) == 0 && len(audio) == 0 {
+		return []byte(b.String()), nil
+	}
 	if len(video) == 0 {
 		for _, a := range audio {
 			fmt.Fprintf(&b, "#EXT-X-STREAM-INF:BANDWIDTH=%d,CODECS=\"%s\"\n%s/index.m3u8%s\n", bandwidth(a), a.Codec, a.Name, q)
@@ -223,8 +235,10 @@ func isoDuration(s float64) string {
 // SegmentTimelines keep the fragments' own decode times, which
 // presentationTimeOffset maps to the Period's start.
 func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
-	sets := [][]*Rep{st.playable(media.KindVideo), st.playable(media.KindAudio)}
-	if len(sets[0]) == 0 && len(sets[1]) == 0 {
+	// Video, audio, then the muxed representations (several tracks
+	// each) as one more AdaptationSet, without contentType.
+	sets := [][]*Rep{st.playable(media.KindVideo), st.playable(media.KindAudio), st.playableMuxed()}
+	if len(sets[0]) == 0 && len(sets[1]) == 0 && len(sets[2]) == 0 {
 		return nil, fmt.Errorf("%w: %s/%s has no fragment yet", errNoStream, st.User, st.Name)
 	}
 	fd := st.fragDuration()
@@ -280,8 +294,11 @@ func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
 			if len(reps) == 0 {
 				continue
 			}
-			kind := reps[0].Kind
-			fmt.Fprintf(&b, "  <AdaptationSet id=\"%d\" contentType=\"%s\" mimeType=\"%s/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", i, kind, kind)
+			if kind := reps[0].Kind; i < 2 {
+				fmt.Fprintf(&b, "  <AdaptationSet id=\"%d\" contentType=\"%s\" mimeType=\"%s/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", i, kind, kind)
+			} else {
+				fmt.Fprintf(&b, "  <AdaptationSet id=\"%d\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n", i)
+			}
 			for _, r := range reps {
 				writeRepresentation(&b, r, n, start, wins[r])
 			}
@@ -306,7 +323,11 @@ func writeRepresentation(b *strings.Builder, r *Rep, n int, start float64, es []
 	}
 	es = es[i:j]
 	re := r.epoch(n)
-	fmt.Fprintf(b, "   <Representation id=\"%s\" codecs=\"%s\" bandwidth=\"%d\"", r.Name, r.Codec, bandwidth(r))
+	codecs := r.Codec
+	if r.Muxed() {
+		codecs = strings.Join(r.Codecs, ",")
+	}
+	fmt.Fprintf(b, "   <Representation id=\"%s\" codecs=\"%s\" bandwidth=\"%d\"", r.Name, codecs, bandwidth(r))
 	if r.Width > 0 && r.Height > 0 {
 		fmt.Fprintf(b, " width=\"%d\" height=\"%d\"", r.Width, r.Height)
 	}

@@ -6,7 +6,8 @@
 // is a stream key (Key) naming the stream: init-streamN.m4s is the init
 // segment of representation "streamN", chunk-streamN-NNNNN.m4s its media
 // fragment number NNNNN, and *.mpd the manifest, which ends the stream
-// when it says type="static". Each init segment and fragment is stored as
+// when it says type="static". An HLS push (hls.go) and a Smooth Streaming
+// push (smoothpush.go) go to the same route. Each init segment and fragment is stored as
 // it arrives (see Recorder); a stream that receives nothing for
 // Options.IdleTimeout is archived too.
 //
@@ -82,6 +83,9 @@ type Service struct {
 type stream struct {
 	rec  *Recorder
 	last time.Time // under Service.mu
+
+	hlsMu   sync.Mutex    // serializes an HLS push's files (see hlsInit)
+	pending []pendingFrag // under hlsMu: HLS segments held until an init segment
 }
 
 // New returns a Service recording into lib.
@@ -120,10 +124,15 @@ func (s *Service) Register(mux Mux, secret SecretFunc) {
 }
 
 var (
-	initRE   = regexp.MustCompile(`^init-(stream\d+)\.m4s$`)
-	chunkRE  = regexp.MustCompile(`^chunk-(stream\d+)-(\d{1,8})\.m4s$`)
-	mpdRE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.mpd$`)
-	staticRE = regexp.MustCompile(`(?:^|\s)type\s*=\s*["']static["']`)
+	initRE  = regexp.MustCompile(`^init-(stream\d+)\.m4s$`)
+	chunkRE = regexp.MustCompile(`^chunk-(stream\d+)-(\d{1,8})\.m4s$`)
+	mpdRE   = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.mpd$`)
+	// HLS push (ffmpeg -f hls -method PUT -hls_segment_type fmp4):
+	// init.mp4, {playlist name}N.m4s, {playlist name}.m3u8.
+	hlsInitRE = regexp.MustCompile(`^init\.mp4$`)
+	hlsSegRE  = regexp.MustCompile(`^[A-Za-z0-9_-]*?(\d{1,8})\.m4s$`)
+	m3u8RE    = regexp.MustCompile(`^[A-Za-z0-9_.-]+\.m3u8$`)
+	staticRE  = regexp.MustCompile(`(?:^|\s)type\s*=\s*["']static["']`)
 )
 
 // serve answers one pushed file.
@@ -140,16 +149,26 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretF
 		httpserve.Error(w, http.StatusForbidden, "invalid stream key", "the key does not grant a stream of "+strconv.Quote(user))
 		return
 	}
+	if smoothPushRE.MatchString(file) {
+		s.smoothPush(w, r, user, name)
+		return
+	}
 	limit := s.opt.MaxFragmentBytes
 	m := chunkRE.FindStringSubmatch(file)
 	im := initRE.FindStringSubmatch(file)
 	isMPD := mpdRE.MatchString(file)
-	if m == nil && im == nil && !isMPD {
+	isM3U8 := m3u8RE.MatchString(file)
+	var hm []string
+	if m == nil && im == nil {
+		hm = hlsSegRE.FindStringSubmatch(file)
+	}
+	isHLSInit := hlsInitRE.MatchString(file)
+	if m == nil && im == nil && !isMPD && hm == nil && !isHLSInit && !isM3U8 {
 		httpserve.Error(w, http.StatusBadRequest, "unsupported file",
-			"push init-streamN.m4s, chunk-streamN-NNNNN.m4s or a .mpd manifest, not "+strconv.Quote(file))
+			"push init-streamN.m4s, chunk-streamN-NNNNN.m4s or a .mpd manifest (DASH), init.mp4, streamN.m4s or a .m3u8 playlist (HLS), or Streams(NAME) (Smooth), not "+strconv.Quote(file))
 		return
 	}
-	if isMPD {
+	if isMPD || isM3U8 {
 		limit = maxManifestBytes
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
@@ -157,8 +176,8 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretF
 		s.fail(w, r, fmt.Errorf("live: read %s: %w", file, err))
 		return
 	}
-	if isMPD {
-		s.manifest(w, r, user, name, body)
+	if isMPD || isM3U8 {
+		s.manifest(w, r, user, name, body, isM3U8)
 		return
 	}
 	// The body is whole: store it even if the encoder does not wait for
@@ -170,11 +189,17 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretF
 		s.fail(w, r, err)
 		return
 	}
-	if im != nil {
+	switch {
+	case im != nil:
 		err = rec.AddInit(sctx, im[1], body)
-	} else {
+	case m != nil:
 		seq, _ := strconv.Atoi(m[2]) // at most 8 digits
 		err = rec.AddFragment(sctx, m[1], seq, body)
+	case isHLSInit:
+		err = s.hlsInit(sctx, rec, body)
+	default:
+		seq, _ := strconv.Atoi(hm[1]) // at most 8 digits
+		err = s.hlsFragment(sctx, rec, seq, body)
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -187,9 +212,12 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretF
 // manifest answers a pushed manifest: a static one finishes the stream,
 // once the fragments it lists have arrived (an encoder may push the last
 // fragments and the manifest at once) or Options.FinishWait passed.
-func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name string, body []byte) {
-	m, err := parseManifest(body)
-	if err != nil {
+func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name string, body []byte, hls bool) {
+	var m manifest
+	var err error
+	if hls {
+		m = parsePlaylist(body)
+	} else if m, err = parseManifest(body); err != nil {
 		m = manifest{static: staticRE.Match(body)}
 	}
 	s.touch(user, name)
@@ -207,11 +235,19 @@ func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name st
 	if err != nil {
 		s.log.Warn("live stream ended without all the fragments of its manifest", "user", user, "stream", name, "asset", st.rec.ID(), "waited", s.opt.FinishWait)
 	}
+	s.finishPush(w, r, user, name, st)
+}
+
+// finishPush ends stream st of user's stream name, archiving it, and
+// answers with the asset; 204 when it was finished meanwhile (idle).
+func (s *Service) finishPush(w http.ResponseWriter, r *http.Request, user, name string, st *stream) {
 	if s.take(user, name, st) == nil {
-		w.WriteHeader(http.StatusNoContent) // finished meanwhile (idle)
+		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	a, err := st.rec.Finish(ctx)
+	// The encoder may not wait for the answer: the archive outlives the
+	// request.
+	a, err := st.rec.Finish(context.WithoutCancel(r.Context()))
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -48,7 +48,10 @@ type Epoch struct {
 	Start float64 `json:"start"`
 }
 
-// Rep is one representation of a live stream (its first track).
+// Rep is one representation of a live stream: its first track, or, in a
+// muxed representation (several tracks in each fragment, as ffmpeg's HLS
+// push sends them), its video track, Codecs listing every track's codec.
+// Timing (Timescale, Frags) is always the first track's.
 type Rep struct {
 	Name      string `json:"name"`            // "streamN"
 	Kind      string `json:"kind,omitempty"`  // "video" or "audio"; "" before a fragment
@@ -57,6 +60,9 @@ type Rep struct {
 	Height    uint32 `json:"height,omitempty"`
 	Channels  uint16 `json:"channels,omitempty"`
 	Timescale uint32 `json:"timescale,omitempty"`
+	// Codecs, in a muxed representation only, are the codecs of all its
+	// tracks (RFC 6381), in track order.
+	Codecs []string `json:"codecs,omitempty"`
 	// Bandwidth is the highest bit rate of a fragment, in bits/s.
 	Bandwidth int64  `json:"bandwidth,omitempty"`
 	Init      string `json:"init"` // the init segment's object key (of its first epoch)
@@ -156,11 +162,26 @@ func (s *State) rep(name string) *Rep {
 	return nil
 }
 
-// playable returns the representations with fragments, of kind k.
+// Muxed reports whether r carries several tracks in each fragment.
+func (r *Rep) Muxed() bool { return len(r.Codecs) > 1 }
+
+// playable returns the single-track representations with fragments, of
+// kind k.
 func (s *State) playable(k media.Kind) []*Rep {
 	var out []*Rep
 	for _, r := range s.Reps {
-		if r.Kind == string(k) && len(r.Frags) > 0 {
+		if r.Kind == string(k) && !r.Muxed() && len(r.Frags) > 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// playableMuxed returns the muxed representations with fragments.
+func (s *State) playableMuxed() []*Rep {
+	var out []*Rep
+	for _, r := range s.Reps {
+		if r.Muxed() && len(r.Frags) > 0 {
 			out = append(out, r)
 		}
 	}
@@ -190,6 +211,7 @@ func (s *State) clone() *State {
 		rc := *r
 		rc.Frags = slices.Clone(r.Frags)
 		rc.Epochs = slices.Clone(r.Epochs)
+		rc.Codecs = slices.Clone(r.Codecs)
 		c.Reps[i] = &rc
 	}
 	c.Epochs = slices.Clone(s.Epochs)
@@ -230,6 +252,18 @@ func (s *State) addFrag(name string, epoch, seq int, key string, size int64, f *
 	if r.Kind == "" {
 		r.Kind, r.Codec, r.Timescale = string(t.Kind), t.Codec, t.Timescale
 		r.Width, r.Height, r.Channels = t.Width, t.Height, t.Channels
+		if len(f.Tracks) > 1 {
+			// Muxed: described by its video track, if any.
+			for _, ft := range f.Tracks {
+				r.Codecs = append(r.Codecs, ft.Codec)
+				if ft.Kind == media.KindVideo && r.Kind != string(media.KindVideo) {
+					r.Kind, r.Codec, r.Width, r.Height = string(ft.Kind), ft.Codec, ft.Width, ft.Height
+				}
+				if ft.Kind == media.KindAudio && r.Channels == 0 {
+					r.Channels = ft.Channels
+				}
+			}
+		}
 	}
 	if re == nil || t.Timescale == 0 {
 		return
