@@ -123,6 +123,39 @@ func adsPlaylist(m *media) map[string]any {
 	}
 }
 
+// showServer starts a server writing its beacons to a file, with the
+// test recordings and the playlist "show" (adsPlaylist) of them.
+func showServer(t *testing.T) (e *jitserver.Env, m *media, beaconsFile string) {
+	t.Helper()
+	beaconsFile = filepath.Join(t.TempDir(), "beacons.jsonl")
+	b, err := playlist.NewBeacons(playlist.BeaconOptions{File: beaconsFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close(context.Background()) })
+	e = jitserver.New(t, jitserver.WithOptions(server.Options{Beacons: b}))
+	m = ingestAll(t, e)
+	putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+	return e, m, beaconsFile
+}
+
+// showFrames returns the decoded video frames of a session of "show" in
+// order: the bumper, the pre-roll, the program up to the mid-roll (at 6 s
+// of the program, the bumper's 2 s included: 4 s of the asset), the
+// mid-roll, the rest of the program, the post-roll.
+func showFrames(t *testing.T, m *media) []string {
+	t.Helper()
+	content := frames(t, m.files[m.content])
+	var want []string
+	for _, part := range [][]string{
+		frames(t, m.files[m.bumper]), frames(t, m.files[m.pre]), content[:4*30],
+		frames(t, m.files[m.mid]), content[4*30:], frames(t, m.files[m.post]),
+	} {
+		want = append(want, part...)
+	}
+	return want
+}
+
 // mediaURIs returns the segment URIs of a session media playlist by item.
 func mediaURIs(t *testing.T, body []byte) map[int][]string {
 	t.Helper()
@@ -154,15 +187,7 @@ func frames(t *testing.T, src string) []string {
 // back until each ad had played, and the beacons file has each quartile of
 // each ad once.
 func TestPlayThroughFFmpeg(t *testing.T) {
-	beaconsFile := filepath.Join(t.TempDir(), "beacons.jsonl")
-	b, err := playlist.NewBeacons(playlist.BeaconOptions{File: beaconsFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
-	e := jitserver.New(t, jitserver.WithOptions(server.Options{Beacons: b}))
-	m := ingestAll(t, e)
-	putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+	e, m, beaconsFile := showServer(t)
 	s := startSession(t, e.URL, e.Token, "show", playlist.Viewer{Country: "US"})
 	var kinds []string
 	for _, it := range s.Items {
@@ -174,14 +199,7 @@ func TestPlayThroughFFmpeg(t *testing.T) {
 	}
 
 	got := frames(t, e.URL+s.HLSTS)
-	content := frames(t, m.files[m.content])
-	var wantFrames []string
-	for _, part := range [][]string{
-		frames(t, m.files[m.bumper]), frames(t, m.files[m.pre]), content[:4*30],
-		frames(t, m.files[m.mid]), content[4*30:], frames(t, m.files[m.post]),
-	} {
-		wantFrames = append(wantFrames, part...)
-	}
+	wantFrames := showFrames(t, m)
 	if !slices.Equal(got, wantFrames) {
 		t.Fatalf("ffmpeg decoded %d frames from the session, want the %d of its parts in order (first difference at %d)",
 			len(got), len(wantFrames), firstDiff(got, wantFrames))
@@ -467,15 +485,7 @@ func TestPlayersPlayThrough(t *testing.T) {
 		{"dash.js", players.PlayThroughDASH, func(s sessionView) string { return s.DASH }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			beaconsFile := filepath.Join(t.TempDir(), "beacons.jsonl")
-			b, err := playlist.NewBeacons(playlist.BeaconOptions{File: beaconsFile})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer b.Close(context.Background())
-			e := jitserver.New(t, jitserver.WithOptions(server.Options{Beacons: b}))
-			m := ingestAll(t, e)
-			putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+			e, _, beaconsFile := showServer(t)
 			s := startSession(t, e.URL, e.Token, "show", playlist.Viewer{Country: "US"})
 			var total float64
 			for _, it := range s.Items {

@@ -2,7 +2,6 @@ package playback_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,15 +34,7 @@ import (
 // served, its beacons follow its bytes, and the content after it waits for
 // its release.
 func TestStitchedMP4(t *testing.T) {
-	beaconsFile := filepath.Join(t.TempDir(), "beacons.jsonl")
-	b, err := playlist.NewBeacons(playlist.BeaconOptions{File: beaconsFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(context.Background())
-	e := jitserver.New(t, jitserver.WithOptions(server.Options{Beacons: b}))
-	m := ingestAll(t, e)
-	putPlaylist(t, e.URL, e.Token, "show", adsPlaylist(m))
+	e, m, beaconsFile := showServer(t)
 
 	// The first viewer plays the file through with ffmpeg.
 	s := startSession(t, e.URL, e.Token, "show", playlist.Viewer{Country: "US"})
@@ -63,14 +54,7 @@ func TestStitchedMP4(t *testing.T) {
 	}
 	t0 := time.Now()
 	got := frames(t, url)
-	content := frames(t, m.files[m.content])
-	var want []string
-	for _, part := range [][]string{
-		frames(t, m.files[m.bumper]), frames(t, m.files[m.pre]), content[:4*30],
-		frames(t, m.files[m.mid]), content[4*30:], frames(t, m.files[m.post]),
-	} {
-		want = append(want, part...)
-	}
+	want := showFrames(t, m)
 	if !slices.Equal(got, want) {
 		t.Fatalf("ffmpeg decoded %d frames from the session's MP4, want the %d of its parts in order (first difference at %d)",
 			len(got), len(want), firstDiff(got, want))
@@ -147,10 +131,8 @@ func TestStitchedMP4(t *testing.T) {
 	if err := os.WriteFile(path, full, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var counts []int
-	for _, part := range [][]string{frames(t, m.files[m.bumper]), frames(t, m.files[m.pre]), content[:4*30]} {
-		counts = append(counts, len(part))
-	}
+	// Frames of the bumper, the pre-roll and the program up to the mid-roll.
+	counts := []int{len(frames(t, m.files[m.bumper])), len(frames(t, m.files[m.pre])), 4 * 30}
 	pos := videoPositions(t, path) // in decode order
 	at := func(item, frame int) int64 {
 		n := frame
