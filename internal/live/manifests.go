@@ -68,22 +68,6 @@ func entries(r *Rep) []entry {
 	return out
 }
 
-// window is the tail of es that lasts at least seconds (all of es for 0):
-// the segments of a sliding window. The timescale argument is not used:
-// each entry carries its epoch's (it stays for callers written before
-// epochs).
-func window(es []entry, _ uint32, seconds float64) []entry {
-	if seconds <= 0 {
-		return es
-	}
-	i, total := len(es), 0.0
-	for i > 0 && total < seconds {
-		i--
-		total += es[i].seconds()
-	}
-	return es[i:]
-}
-
 // targetDuration is the EXT-X-TARGETDURATION of es: the longest,
 // rounded to the nearest second, at least 1.
 func targetDuration(es []entry) int {
@@ -103,21 +87,23 @@ func initName(n int) string {
 	return fmt.Sprintf("init-%d.mp4", n)
 }
 
-// mediaPlaylist is the live media playlist of r: the last dvr seconds (at
-// least three target durations, as RFC 8216 asks of a server that removes
-// segments), or all of it (an EVENT playlist) for dvr 0; EXT-X-ENDLIST
-// once the stream has ended. A new epoch (an encoder that reconnected)
-// starts with EXT-X-DISCONTINUITY and its own EXT-X-MAP, counted by
+// mediaPlaylist is the live media playlist of r in view v: a sliding
+// window of at least three target durations (as RFC 8216 asks of a server
+// that removes segments), or everything from the start (an EVENT
+// playlist), or a time-shift range (EVENT while it grows); once complete
+// (the stream has ended, or reached the range's end) a VOD playlist with
+// EXT-X-ENDLIST. A new epoch (an encoder that reconnected) starts with
+// EXT-X-DISCONTINUITY and its own EXT-X-MAP, counted by
 // EXT-X-DISCONTINUITY-SEQUENCE once the window has slid past.
-func mediaPlaylist(st *State, r *Rep, dvr float64) []byte {
+func mediaPlaylist(st *State, r *Rep, v view) ([]byte, error) {
 	all := entries(r)
 	td := targetDuration(all)
-	es := all
-	if dvr > 0 {
-		es = window(all, r.Timescale, max(dvr, float64(3*td)))
+	es, complete, err := v.pickEntries(st, all, float64(3*td))
+	if err != nil {
+		return nil, err
 	}
 	disc := 0
-	for i := 1; i <= len(all)-len(es); i++ {
+	for i := 1; i < len(all) && all[i-1].num < es[0].num; i++ {
 		if all[i].epoch != all[i-1].epoch {
 			disc++
 		}
@@ -127,8 +113,8 @@ func mediaPlaylist(st *State, r *Rep, dvr float64) []byte {
 	if disc > 0 {
 		fmt.Fprintf(&b, "#EXT-X-DISCONTINUITY-SEQUENCE:%d\n", disc)
 	}
-	if dvr <= 0 {
-		if st.Ended {
+	if v.dvr <= 0 {
+		if complete {
 			b.WriteString("#EXT-X-PLAYLIST-TYPE:VOD\n")
 		} else {
 			b.WriteString("#EXT-X-PLAYLIST-TYPE:EVENT\n")
@@ -153,10 +139,10 @@ func mediaPlaylist(st *State, r *Rep, dvr float64) []byte {
 		}
 		fmt.Fprintf(&b, "%d.m4s\n", e.num)
 	}
-	if st.Ended {
+	if complete {
 		b.WriteString("#EXT-X-ENDLIST\n")
 	}
-	return []byte(b.String())
+	return []byte(b.String()), nil
 }
 
 // bandwidth is r's peak bit rate, at least 1.
@@ -226,64 +212,76 @@ func isoDuration(s float64) string {
 	return fmt.Sprintf("PT%.3fS", s)
 }
 
-// mpd is the DASH manifest of st at now: dynamic while the stream goes on
-// (the last dvr seconds, at least three fragment durations, in the
-// SegmentTimeline and timeShiftBufferDepth; everything for dvr 0), static
-// over the whole recording once it has ended. Media time 0 of epoch 0 is
-// at st.Start. Each epoch (an encoder that reconnected) is a Period that
+// mpd is the DASH manifest of st in view v at now: dynamic while the
+// view goes on (a sliding window of at least three fragment durations in
+// the SegmentTimeline and timeShiftBufferDepth; everything from the start,
+// or from vbegin, without one), static once it is complete (the stream has
+// ended: the whole recording; a time-shift range that the stream has
+// reached: that range, starting at 0). Media time 0 of epoch 0 is at
+// st.Start. Each epoch (an encoder that reconnected) is a Period that
 // starts at the epoch's Start on the stream's timeline; its
 // SegmentTimelines keep the fragments' own decode times, which
 // presentationTimeOffset maps to the Period's start.
-func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
+func mpd(st *State, v view, now time.Time) ([]byte, error) {
 	// Video, audio, then the muxed representations (several tracks
 	// each) as one more AdaptationSet, without contentType.
 	sets := [][]*Rep{st.playable(media.KindVideo), st.playable(media.KindAudio), st.playableMuxed()}
-	if len(sets[0]) == 0 && len(sets[1]) == 0 && len(sets[2]) == 0 {
-		return nil, fmt.Errorf("%w: %s/%s has no fragment yet", errNoStream, st.User, st.Name)
-	}
 	fd := st.fragDuration()
-	if dvr > 0 {
-		dvr = max(dvr, 3*fd)
-	}
-	if st.Ended {
-		dvr = 0
-	}
 	// The window of each representation, and the epochs it covers.
 	wins := map[*Rep][]entry{}
 	var epochs []int
-	end := 0.0
+	first, end := math.Inf(1), 0.0
+	complete := true
+	var noneErr error
 	for _, set := range sets {
 		for _, r := range set {
-			es := window(entries(r), r.Timescale, dvr)
+			es, c, err := v.pickEntries(st, entries(r), 3*fd)
+			if err != nil {
+				noneErr = err
+				continue
+			}
+			complete = complete && c
 			wins[r] = es
 			for _, e := range es {
 				if !slices.Contains(epochs, e.epoch) {
 					epochs = append(epochs, e.epoch)
 				}
 			}
-			if len(es) > 0 {
-				end = max(end, es[len(es)-1].end())
-			}
+			first, end = min(first, es[0].start), max(end, es[len(es)-1].end())
 		}
+	}
+	if len(wins) == 0 {
+		if noneErr == nil {
+			noneErr = fmt.Errorf("%w: %s/%s has no fragment yet", errNoStream, st.User, st.Name)
+		}
+		return nil, noneErr
+	}
+	// A complete time-shift range is presented from 0.
+	shift := 0.0
+	if complete && v.shifted() {
+		shift = first
 	}
 	slices.Sort(epochs)
 	var b strings.Builder
 	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n")
 	b.WriteString(`<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" profiles="urn:mpeg:dash:profile:isoff-live:2011"`)
-	if st.Ended {
-		fmt.Fprintf(&b, ` type="static" mediaPresentationDuration="%s"`, isoDuration(end))
+	if complete {
+		fmt.Fprintf(&b, ` type="static" mediaPresentationDuration="%s"`, isoDuration(end-shift))
 	} else {
 		fmt.Fprintf(&b, ` type="dynamic" availabilityStartTime="%s" publishTime="%s" minimumUpdatePeriod="%s" suggestedPresentationDelay="%s"`,
 			st.Start.UTC().Format("2006-01-02T15:04:05.000Z"), st.Updated.UTC().Format("2006-01-02T15:04:05.000Z"),
 			isoDuration(fd), isoDuration(2*fd))
-		if dvr > 0 {
-			fmt.Fprintf(&b, ` timeShiftBufferDepth="%s"`, isoDuration(dvr))
+		if v.dvr > 0 {
+			fmt.Fprintf(&b, ` timeShiftBufferDepth="%s"`, isoDuration(max(v.dvr, 3*fd)))
 		}
 	}
 	fmt.Fprintf(&b, " minBufferTime=\"%s\">\n", isoDuration(fd))
 	for _, n := range epochs {
 		start := st.epochStart(n)
-		fmt.Fprintf(&b, " <Period id=\"%d\" start=\"%s\">\n", n, isoDuration(start))
+		if shift > 0 {
+			start = max(start, shift)
+		}
+		fmt.Fprintf(&b, " <Period id=\"%d\" start=\"%s\">\n", n, isoDuration(start-shift))
 		for i, set := range sets {
 			var reps []*Rep
 			for _, r := range set {
@@ -306,7 +304,7 @@ func mpd(st *State, dvr float64, now time.Time) ([]byte, error) {
 		}
 		b.WriteString(" </Period>\n")
 	}
-	if !st.Ended {
+	if !complete {
 		fmt.Fprintf(&b, " <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"%s\"/>\n", now.UTC().Format("2006-01-02T15:04:05.000Z"))
 	}
 	b.WriteString("</MPD>\n")

@@ -1,10 +1,36 @@
 package live
 
 import (
+	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
+
+// viewQ is the view of query q; it fails the test when q is invalid.
+func viewQ(t *testing.T, q string) view {
+	t.Helper()
+	vs, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := viewOf(vs)
+	if err != nil {
+		t.Fatalf("view of %q: %v", q, err)
+	}
+	return v
+}
+
+// playlistText is mediaPlaylist's text; it fails the test on an error.
+func playlistText(t *testing.T, st *State, r *Rep, v view) string {
+	t.Helper()
+	b, err := mediaPlaylist(st, r, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
 
 // rep2s is a representation of 2 s fragments (timescale 1000) with the
 // given sequence numbers, each at its natural time.
@@ -21,28 +47,47 @@ func TestMediaPlaylist(t *testing.T) {
 	tests := []struct {
 		name   string
 		rep    *Rep
-		dvr    float64
+		query  string
 		ended  bool
 		want   []string // lines, in order
 		absent []string
 	}{
-		{"window", rep2s(1, 2, 3, 4, 5, 6, 7, 8), 8, false,
+		{"window", rep2s(1, 2, 3, 4, 5, 6, 7, 8), "dvr=8", false,
 			[]string{"#EXT-X-TARGETDURATION:2", "#EXT-X-MEDIA-SEQUENCE:5", "#EXT-X-PROGRAM-DATE-TIME:2025-01-01T00:00:08.000Z", "5.m4s", "8.m4s"},
 			[]string{"4.m4s", "#EXT-X-ENDLIST", "#EXT-X-PLAYLIST-TYPE"}},
-		{"window at least 3 target durations", rep2s(1, 2, 3, 4, 5), 1, false,
+		{"window at least 3 target durations", rep2s(1, 2, 3, 4, 5), "dvr=1", false,
 			[]string{"#EXT-X-MEDIA-SEQUENCE:3", "3.m4s"}, []string{"2.m4s"}},
-		{"event", rep2s(1, 2, 3, 4, 5), 0, false,
+		{"default window", rep2s(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17), "", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:3", "3.m4s", "17.m4s"}, []string{"\n2.m4s", "#EXT-X-PLAYLIST-TYPE"}},
+		{"event", rep2s(1, 2, 3, 4, 5), "dvr=0", false,
 			[]string{"#EXT-X-MEDIA-SEQUENCE:1", "#EXT-X-PLAYLIST-TYPE:EVENT", "1.m4s"}, []string{"#EXT-X-ENDLIST"}},
-		{"ended", rep2s(1, 2, 3), 0, true,
+		{"type event", rep2s(1, 2, 3, 4, 5), "type=event", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:1", "#EXT-X-PLAYLIST-TYPE:EVENT", "1.m4s"}, []string{"#EXT-X-ENDLIST"}},
+		{"ended", rep2s(1, 2, 3), "dvr=0", true,
 			[]string{"#EXT-X-PLAYLIST-TYPE:VOD", "3.m4s", "#EXT-X-ENDLIST"}, nil},
-		{"gap", rep2s(1, 2, 4), 0, false,
+		{"ended window", rep2s(1, 2, 3, 4, 5, 6), "dvr=4", true,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:1", "1.m4s", "6.m4s", "#EXT-X-ENDLIST"}, nil},
+		{"gap", rep2s(1, 2, 4), "dvr=0", false,
 			[]string{"2.m4s", "#EXTINF:2.000000,", "#EXT-X-GAP", "3.m4s", "4.m4s"}, nil},
+		{"start-over", rep2s(1, 2, 3, 4, 5, 6, 7, 8), "vbegin=2025-01-01T00:00:05Z", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:3", "#EXT-X-PLAYLIST-TYPE:EVENT", "#EXT-X-PROGRAM-DATE-TIME:2025-01-01T00:00:04.000Z", "3.m4s", "8.m4s"},
+			[]string{"2.m4s", "#EXT-X-ENDLIST"}},
+		{"time-shift range reached", rep2s(1, 2, 3, 4, 5, 6, 7, 8), "vbegin=2025-01-01T00:00:05Z&vend=2025-01-01T00:00:09Z", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:3", "#EXT-X-PLAYLIST-TYPE:VOD", "3.m4s", "4.m4s", "5.m4s", "#EXT-X-ENDLIST"},
+			[]string{"2.m4s", "6.m4s"}},
+		{"time-shift range in seconds since 1970", rep2s(1, 2, 3, 4, 5, 6, 7, 8), "vbegin=1735689605&vend=1735689609.5", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:3", "#EXT-X-PLAYLIST-TYPE:VOD", "3.m4s", "5.m4s", "#EXT-X-ENDLIST"},
+			[]string{"2.m4s", "6.m4s"}},
+		{"time-shift range not reached", rep2s(1, 2, 3, 4), "vend=2025-01-01T00:00:20Z", false,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:1", "#EXT-X-PLAYLIST-TYPE:EVENT", "1.m4s", "4.m4s"}, []string{"#EXT-X-ENDLIST"}},
+		{"time-shift range, stream ended before it", rep2s(1, 2, 3, 4), "vbegin=2025-01-01T00:00:03Z&vend=2025-01-01T00:00:20Z", true,
+			[]string{"#EXT-X-MEDIA-SEQUENCE:2", "#EXT-X-PLAYLIST-TYPE:VOD", "2.m4s", "4.m4s", "#EXT-X-ENDLIST"}, []string{"1.m4s"}},
 	}
 	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &State{User: "u", Name: "n", Start: start, Ended: tc.ended, Reps: []*Rep{tc.rep}}
-			got := string(mediaPlaylist(st, tc.rep, tc.dvr))
+			got := playlistText(t, st, tc.rep, viewQ(t, tc.query))
 			pos := 0
 			for _, w := range tc.want {
 				i := strings.Index(got[pos:], w+"\n")
@@ -64,7 +109,7 @@ func TestMediaPlaylist(t *testing.T) {
 func TestMPD(t *testing.T) {
 	r := rep2s(1, 2, 3, 5, 6)
 	st := &State{User: "u", Name: "n", Start: time.Unix(0, 0), Reps: []*Rep{r}}
-	b, err := mpd(st, 0, time.Unix(100, 0))
+	b, err := mpd(st, view{}, time.Unix(100, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,10 +118,64 @@ func TestMPD(t *testing.T) {
 			t.Errorf("no %s in\n%s", w, b)
 		}
 	}
+	// A time-shift range that the stream has reached is static, from 0.
+	b, err = mpd(st, viewQ(t, "vbegin=3&vend=7"), time.Unix(100, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{`type="static" mediaPresentationDuration="PT6.000S"`, `<Period id="0" start="PT0.000S">`,
+		`startNumber="2" presentationTimeOffset="2000"`, `<S t="2000" d="2000" r="2"/>`} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("time-shift MPD: no %s in\n%s", w, b)
+		}
+	}
+	if _, err := mpd(st, viewQ(t, "vbegin=30"), time.Unix(100, 0)); !errors.Is(err, errNoStream) {
+		t.Errorf("MPD of a range after the live edge: %v", err)
+	}
 	st.Ended = true
-	b, _ = mpd(st, 30, time.Unix(100, 0))
+	b, _ = mpd(st, view{dvr: 30}, time.Unix(100, 0))
 	if !strings.Contains(string(b), `type="static" mediaPresentationDuration="PT12.000S"`) {
 		t.Errorf("ended MPD:\n%s", b)
+	}
+}
+
+// TestViewOf: the query parameters of live manifests.
+func TestViewOf(t *testing.T) {
+	tests := []struct {
+		query string
+		want  view
+		err   bool
+	}{
+		{"", view{dvr: DefaultDVR.Seconds()}, false},
+		{"dvr=12.5", view{dvr: 12.5}, false},
+		{"dvr=0", view{}, false},
+		{"type=event", view{}, false},
+		{"vbegin=2025-01-01T00:00:05Z", view{begin: time.Date(2025, 1, 1, 0, 0, 5, 0, time.UTC)}, false},
+		{"vend=1735689600", view{end: time.Unix(1735689600, 0)}, false},
+		{"dvr=x", view{}, true},
+		{"dvr=-1", view{}, true},
+		{"dvr=NaN", view{}, true},
+		{"dvr=1&dvr=2", view{}, true},
+		{"type=vod", view{}, true},
+		{"vbegin=yesterday", view{}, true},
+		{"vbegin=-5", view{}, true},
+		{"vbegin=10&vend=10", view{}, true},
+		{"vbegin=10&dvr=30", view{}, true},
+		{"vend=10&type=event", view{}, true},
+		{"vbegin=" + strings.Repeat("1", 50), view{}, true},
+	}
+	for _, tc := range tests {
+		q, _ := url.ParseQuery(tc.query)
+		v, err := viewOf(q)
+		if tc.err {
+			if !errors.Is(err, errBadQuery) {
+				t.Errorf("%q: %+v, %v; want a bad query", tc.query, v, err)
+			}
+			continue
+		}
+		if err != nil || v.dvr != tc.want.dvr || !v.begin.Equal(tc.want.begin) || !v.end.Equal(tc.want.end) {
+			t.Errorf("%q: %+v, %v; want %+v", tc.query, v, err, tc.want)
+		}
 	}
 }
 
@@ -99,22 +198,22 @@ func repEpochs() (*State, *Rep) {
 func TestEpochPlaylist(t *testing.T) {
 	tests := []struct {
 		name   string
-		dvr    float64
+		query  string
 		want   []string
 		absent []string
 	}{
-		{"all", 0, []string{"#EXT-X-MEDIA-SEQUENCE:1", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY",
+		{"all", "dvr=0", []string{"#EXT-X-MEDIA-SEQUENCE:1", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY",
 			`#EXT-X-MAP:URI="init-1.mp4"`, "#EXT-X-PROGRAM-DATE-TIME:2025-01-01T00:00:08.000Z", "#EXTINF:2.000000,", "5.m4s", "7.m4s"},
 			[]string{"#EXT-X-DISCONTINUITY-SEQUENCE"}},
-		{"window over the junction", 8, []string{"#EXT-X-MEDIA-SEQUENCE:4", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY", `#EXT-X-MAP:URI="init-1.mp4"`, "7.m4s"},
+		{"window over the junction", "dvr=8", []string{"#EXT-X-MEDIA-SEQUENCE:4", `#EXT-X-MAP:URI="init.mp4"`, "4.m4s", "#EXT-X-DISCONTINUITY", `#EXT-X-MAP:URI="init-1.mp4"`, "7.m4s"},
 			[]string{"#EXT-X-DISCONTINUITY-SEQUENCE", "3.m4s"}},
-		{"window past the junction", 4, []string{"#EXT-X-MEDIA-SEQUENCE:5", "#EXT-X-DISCONTINUITY-SEQUENCE:1", `#EXT-X-MAP:URI="init-1.mp4"`, "5.m4s", "7.m4s"},
+		{"window past the junction", "dvr=4", []string{"#EXT-X-MEDIA-SEQUENCE:5", "#EXT-X-DISCONTINUITY-SEQUENCE:1", `#EXT-X-MAP:URI="init-1.mp4"`, "5.m4s", "7.m4s"},
 			[]string{`#EXT-X-MAP:URI="init.mp4"`, "#EXT-X-DISCONTINUITY\n", "4.m4s"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st, r := repEpochs()
-			got := string(mediaPlaylist(st, r, tc.dvr))
+			got := playlistText(t, st, r, viewQ(t, tc.query))
 			pos := 0
 			for _, w := range tc.want {
 				i := strings.Index(got[pos:], w+"\n")
@@ -145,7 +244,7 @@ func TestEpochPlaylist(t *testing.T) {
 // fragments' own decode times mapped by presentationTimeOffset.
 func TestEpochMPD(t *testing.T) {
 	st, _ := repEpochs()
-	b, err := mpd(st, 0, time.Unix(100, 0))
+	b, err := mpd(st, view{}, time.Unix(100, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,12 +259,20 @@ func TestEpochMPD(t *testing.T) {
 		pos += i
 	}
 	// The window keeps the second epoch only.
-	b, _ = mpd(st, 4, time.Unix(100, 0))
+	b, _ = mpd(st, view{dvr: 4}, time.Unix(100, 0))
 	if strings.Contains(string(b), `<Period id="0"`) || !strings.Contains(string(b), `<Period id="1" start="PT8.000S">`) {
 		t.Errorf("windowed MPD:\n%s", b)
 	}
+	// A time-shift range over the junction: both Periods, from 0.
+	b, _ = mpd(st, viewQ(t, "vbegin=2025-01-01T00:00:05Z&vend=2025-01-01T00:00:11Z"), time.Unix(100, 0))
+	for _, w := range []string{`mediaPresentationDuration="PT8.000S"`, `<Period id="0" start="PT0.000S">`, `<S t="4000" d="2000" r="1"/>`,
+		`<Period id="1" start="PT4.000S">`, `<S t="0" d="180000" r="1"/>`} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("time-shift MPD over the junction: no %s in\n%s", w, b)
+		}
+	}
 	st.Ended = true
-	b, _ = mpd(st, 0, time.Unix(100, 0))
+	b, _ = mpd(st, view{}, time.Unix(100, 0))
 	if !strings.Contains(string(b), `mediaPresentationDuration="PT14.000S"`) {
 		t.Errorf("ended MPD:\n%s", b)
 	}

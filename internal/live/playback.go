@@ -28,7 +28,8 @@ import (
 //
 //	hls/master.m3u8         one variant per video representation, audio as a rendition group
 //	hls/{rep}/index.m3u8    live media playlist: the last ?dvr=SECONDS (default 30),
-//	                        or from the start with dvr=0 or type=event; ENDLIST once ended
+//	                        or from the start with dvr=0 or type=event, or a
+//	                        time-shift range (?vbegin=, ?vend=; see view); ENDLIST once ended
 //	hls/{rep}/init.mp4      the stored init segment (init-N.mp4: of epoch N, after a reconnect)
 //	hls/{rep}/{num}.m4s     the stored fragment numbered num (its sequence number in epoch 0;
 //	                        later epochs number on, see RepEpoch)
@@ -122,28 +123,11 @@ func (s *Service) State(ctx context.Context, user, name string) (*State, error) 
 	return st, nil
 }
 
-// dvrOf reads the DVR window of a manifest request: ?dvr=SECONDS (0: from
-// the start), ?type=event (from the start), DefaultDVR otherwise.
-func dvrOf(q url.Values) (float64, error) {
-	if q.Get("type") == "event" {
-		return 0, nil
-	}
-	v := q.Get("dvr")
-	if v == "" {
-		return DefaultDVR.Seconds(), nil
-	}
-	d, err := strconv.ParseFloat(v, 64)
-	if err != nil || d < 0 || math.IsNaN(d) || math.IsInf(d, 0) {
-		return 0, fmt.Errorf("%w: dvr=%q: want a number of seconds, 0 for all", errBadQuery, v)
-	}
-	return d, nil
-}
-
 // manifestQuery is the query that a master playlist passes on to its
 // media playlists.
 func manifestQuery(q url.Values) string {
 	out := url.Values{}
-	for _, k := range []string{"dvr", "type"} {
+	for _, k := range viewParams {
 		if v := q.Get(k); v != "" {
 			out.Set(k, v)
 		}
@@ -169,7 +153,7 @@ func (s *Service) serveMaster(w http.ResponseWriter, r *http.Request) {
 		s.failPlayback(w, r, err)
 		return
 	}
-	if _, err := dvrOf(r.URL.Query()); err != nil {
+	if _, err := viewOf(r.URL.Query()); err != nil {
 		s.failPlayback(w, r, err)
 		return
 	}
@@ -187,7 +171,7 @@ func (s *Service) serveHLSFile(w http.ResponseWriter, r *http.Request) {
 		s.serveSegment(w, r)
 		return
 	}
-	st, dvr, ok := s.manifestState(w, r)
+	st, v, ok := s.manifestState(w, r)
 	if !ok {
 		return
 	}
@@ -196,31 +180,37 @@ func (s *Service) serveHLSFile(w http.ResponseWriter, r *http.Request) {
 		s.failPlayback(w, r, fmt.Errorf("%w: no fragment of representation %q yet", errNoStream, r.PathValue("rep")))
 		return
 	}
-	s.serveManifest(w, r, st, "index.m3u8", "application/vnd.apple.mpegurl", mediaPlaylist(st, rep, dvr))
+	b, err := mediaPlaylist(st, rep, v)
+	if err != nil {
+		s.failPlayback(w, r, err)
+		return
+	}
+	s.serveManifest(w, r, st, "index.m3u8", "application/vnd.apple.mpegurl", b)
 }
 
 // manifestState reads the state of the stream of a manifest request and
-// its DVR window (seconds); it answers the request and returns false when it fails.
-func (s *Service) manifestState(w http.ResponseWriter, r *http.Request) (*State, float64, bool) {
+// the view it asks for; it answers the request and returns false when it
+// fails.
+func (s *Service) manifestState(w http.ResponseWriter, r *http.Request) (*State, view, bool) {
 	st, err := s.State(r.Context(), r.PathValue("user"), r.PathValue("name"))
 	if err != nil {
 		s.failPlayback(w, r, err)
-		return nil, 0, false
+		return nil, view{}, false
 	}
-	dvr, err := dvrOf(r.URL.Query())
+	v, err := viewOf(r.URL.Query())
 	if err != nil {
 		s.failPlayback(w, r, err)
-		return nil, 0, false
+		return nil, view{}, false
 	}
-	return st, dvr, true
+	return st, v, true
 }
 
 func (s *Service) serveMPD(w http.ResponseWriter, r *http.Request) {
-	st, dvr, ok := s.manifestState(w, r)
+	st, v, ok := s.manifestState(w, r)
 	if !ok {
 		return
 	}
-	b, err := mpd(st, dvr, time.Now())
+	b, err := mpd(st, v, time.Now())
 	if err != nil {
 		s.failPlayback(w, r, err)
 		return

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -266,24 +267,49 @@ func TestLiveManifests(t *testing.T) {
 	probe.RequireClean(t, e.url+base+"hls/master.m3u8?dvr=0")
 }
 
-// TestLivePlayback: while ffmpeg pushes 20 s in real time, hls.js plays
-// the live HLS and dash.js the live DASH within three segment durations
-// of the live edge, ffmpeg reads the live HLS, the sliding window slides,
-// and another node serves the same stream; after the end the playlists
-// end and the MPD turns static.
+// Parameters of the push of TestLivePlayback. Players stay about two
+// segment durations behind the live edge (hls.js with
+// liveSyncDurationCount 2, dash.js; dash.js on Smooth can do no better,
+// as it learns of each fragment from the tfrf of the one before, which
+// names it only once it is stored): with 4 s segments that leaves about
+// 3 s to the bound of three segment durations for the load of the
+// parallel tests on a 2-core machine; with 2 s segments dash.js on
+// Smooth measured 5.6 s against 6 s.
+const (
+	livePush    = 60 // seconds
+	liveSegment = 4  // seconds
+)
+
+// TestLivePlayback: while ffmpeg pushes 60 s in real time, 4 s segments,
+// two video bit rates and audio:
+//   - ffmpeg reads the live HLS; hls.js plays it, dash.js the live DASH
+//     (from another node) and the live Smooth, each within three segment
+//     durations of the live edge;
+//   - the other node's sliding window slides;
+//   - the live Smooth fragments carry tfrf boxes naming the fragments that
+//     really follow (checkLiveSmooth);
+//   - a time-shift range that the stream has passed is an on-demand
+//     playlist that ffmpeg reads, and a static MPD.
+//
+// After the end the playlists end, the MPD and the Smooth manifest turn
+// on-demand.
 func TestLivePlayback(t *testing.T) {
 	t.Parallel()
 	fixtures.RequireTools(t)
 	e := newEnv(t, 0)
 	other := e.Serve(t, server.Options{Live: live.New(e.Library, live.Options{})})
 	key := live.Key(e.secret, "alice", "show")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
+	d := strconv.Itoa(livePush)
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-re",
-		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=20",
-		"-f", "lavfi", "-i", "sine=frequency=440:duration=20",
-		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0", "-c:a", "aac",
-		"-f", "dash", "-method", "PUT", "-seg_duration", "2", "-use_timeline", "1", "-use_template", "1",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration="+d,
+		"-f", "lavfi", "-i", "sine=frequency=440:duration="+d,
+		"-map", "0:v", "-map", "0:v", "-map", "1:a",
+		"-c:v", "libx264", "-g", "30", "-keyint_min", "30", "-sc_threshold", "0",
+		"-b:v:0", "400k", "-b:v:1", "120k", "-s:v:1", "160x120", "-c:a", "aac",
+		"-f", "dash", "-method", "PUT", "-seg_duration", strconv.Itoa(liveSegment), "-use_timeline", "1", "-use_template", "1",
+		"-adaptation_sets", "id=0,streams=v id=1,streams=a",
 		e.url+"/live/alice/"+key+"/stream.mpd")
 	var pushOut []byte
 	var pushErr error
@@ -292,12 +318,13 @@ func TestLivePlayback(t *testing.T) {
 	defer wg.Wait()
 
 	base := "/live/alice/show/"
-	// Wait for three fragments, so that the players start at their
-	// target latency rather than at the stream's start.
+	// Wait for four fragments, so that the players start at their
+	// target latency rather than at the stream's start, and the
+	// time-shift range below has passed.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, b := httpt.Get(t, e.url+base+"hls/stream0/index.m3u8")
-		if resp.StatusCode == http.StatusOK && len(parsePlaylist(t, b).uris) >= 3 {
+		if resp.StatusCode == http.StatusOK && len(parsePlaylist(t, b).uris) >= 4 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -305,20 +332,28 @@ func TestLivePlayback(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // polling interval, with a deadline
 	}
+	_, b := get(t, e.url+base+"hls/master.m3u8", http.StatusOK)
+	if n := strings.Count(string(b), "#EXT-X-STREAM-INF:"); n != 2 {
+		t.Errorf("master playlist with %d variants, want 2:\n%s", n, b)
+	}
 
 	// ffmpeg reads the live HLS and the other node's sliding window is
 	// watched while the players play, one after the other.
 	ffmpegErr := make(chan error, 1)
 	go func() { ffmpegErr <- readLive(ctx, e.url+base+"hls/master.m3u8") }()
 	windowErr := make(chan error, 1)
-	go func() { windowErr <- watchWindow(ctx, other+base+"hls/stream0/index.m3u8", 8) }()
+	go func() { windowErr <- watchWindow(ctx, other+base+"hls/stream0/index.m3u8", 3*liveSegment) }()
+	t.Run("smooth", func(t *testing.T) { checkLiveSmooth(t, e, e.url+base+"smooth/", 2) })
 	tab := browser.New(t)
-	hls := players.PlayLiveHLS(t, tab, e.url+base+"hls/master.m3u8")
-	dash := players.PlayLiveDASH(t, tab, other+base+"dash/manifest.mpd")
-	for _, res := range []players.LiveResult{hls, dash} {
+	results := []players.LiveResult{
+		players.PlayLiveHLS(t, tab, e.url+base+"hls/master.m3u8"),
+		players.PlayLiveDASH(t, tab, other+base+"dash/manifest.mpd"),
+		players.PlayLiveSmooth(t, tab, e.url+base+"smooth/Manifest"),
+	}
+	for _, res := range results {
 		t.Logf("%s: latency %.2f s, played %.2f-%.2f, startup %v", res.Player, res.Latency, res.StartTime, res.EndTime, res.Startup)
-		if res.Latency > 6 {
-			t.Errorf("%s plays %.2f s behind the live edge, want at most 6 s (three segment durations)", res.Player, res.Latency)
+		if limit := 3.0 * liveSegment; res.Latency > limit {
+			t.Errorf("%s plays %.2f s behind the live edge, want at most %g s (three segment durations)", res.Player, res.Latency, limit)
 		}
 	}
 	if err := <-ffmpegErr; err != nil {
@@ -328,10 +363,11 @@ func TestLivePlayback(t *testing.T) {
 		t.Errorf("sliding window: %v", err)
 	}
 	// The ingesting node's event playlist starts at the start.
-	_, b := get(t, e.url+base+"hls/stream1/index.m3u8?type=event", http.StatusOK)
+	_, b = get(t, e.url+base+"hls/stream2/index.m3u8?type=event", http.StatusOK)
 	if p := parsePlaylist(t, b); p.seq != 1 || p.typ != "EVENT" || p.ended {
 		t.Errorf("event playlist during the stream: %+v", p)
 	}
+	t.Run("time-shift", func(t *testing.T) { checkTimeShift(t, e, other+base) })
 
 	wg.Wait()
 	checkPush(t, pushOut, pushErr)
@@ -353,9 +389,50 @@ func TestLivePlayback(t *testing.T) {
 		}
 	}
 	_, b = get(t, e.url+base+"hls/stream0/index.m3u8?dvr=0", http.StatusOK)
-	if p := parsePlaylist(t, b); p.seq != 1 || !p.ended || len(p.uris) < 10 {
+	if p := parsePlaylist(t, b); p.seq != 1 || !p.ended || len(p.uris) < livePush/liveSegment-1 {
 		t.Errorf("full playlist after the end: %+v", p)
 	}
+	checkEndedSmooth(t, e.url+base+"smooth/", livePush, liveSegment)
+}
+
+// checkTimeShift checks, on the stream at base (ending in show/), whose
+// first four fragments have been pushed: the time-shift range from 1.5 to
+// 3.5 segment durations after the stream's start is an on-demand HLS
+// playlist of the fragments playing then (the second to the fourth),
+// which ffmpeg reads cleanly, and a static MPD as long; a range after the
+// live edge answers 404, a range with a window 400.
+func checkTimeShift(t *testing.T, e *env, base string) {
+	st, err := live.LoadState(context.Background(), e.Store, "alice", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(segments float64) string {
+		return st.Start.Add(time.Duration(segments * liveSegment * float64(time.Second))).UTC().Format(time.RFC3339Nano)
+	}
+	q := "?vbegin=" + at(1.5) + "&vend=" + at(3.5)
+	want := 3.0 * liveSegment
+	_, b := get(t, base+"hls/stream0/index.m3u8"+q, http.StatusOK)
+	p := parsePlaylist(t, b)
+	if p.seq != 2 || p.typ != "VOD" || !p.ended || len(p.uris) != 3 || math.Abs(p.total()-want) > 0.1 {
+		t.Errorf("time-shift playlist %+v:\n%s", p, b)
+	}
+	_, b = get(t, base+"dash/manifest.mpd"+q, http.StatusOK)
+	m := parseMPD(t, b)
+	var d float64
+	if _, err := fmt.Sscanf(m.Duration, "PT%fS", &d); err != nil || m.Type != "static" || math.Abs(d-want) > 0.1 {
+		t.Errorf("time-shift MPD of %s, want %g s: %+v:\n%s", m.Duration, want, m, b)
+	}
+	// ffmpeg reads the range whole, from the master playlist.
+	probe.RequireClean(t, base+"hls/master.m3u8"+q)
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", base+"hls/master.m3u8"+q).Output()
+	if d, perr := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err != nil || perr != nil || math.Abs(d-want) > 0.5 {
+		t.Errorf("ffprobe: duration of the time-shift range %q (%v), want %g s", out, err, want)
+	}
+	_, body := get(t, base+"hls/stream0/index.m3u8?vbegin="+at(3600), http.StatusNotFound)
+	if !bytes.Contains(body, []byte("requested time range")) {
+		t.Errorf("range after the live edge: %s", body)
+	}
+	get(t, base+"hls/stream0/index.m3u8?vbegin="+at(1)+"&dvr=4", http.StatusBadRequest)
 }
 
 // readLive reads 4 s of the live HLS at url with ffmpeg; any message is

@@ -36,22 +36,24 @@ import (
 //
 // # Manifest
 //
-// While the stream goes on, the manifest is live: IsLive="TRUE",
-// Duration="0", LookaheadCount (SmoothLookahead) and DVRWindowLength, the
-// window of ?dvr=SECONDS (default 30 s; ?dvr=0 or ?type=event: from the
-// start, DVRWindowLength 0, which MS-SSTR reads as unbounded) as the HLS
-// and DASH routes take it, in the manifest TimeScale (10 MHz). There is
-// one StreamIndex per kind (video, audio), whose QualityLevels are the
+// While the view that the query asks for (see view: a sliding window,
+// ?dvr=SECONDS, default 30 s; ?dvr=0 or ?type=event: from the start;
+// ?vbegin=, ?vend=: a time-shift range) goes on, the manifest is live:
+// IsLive="TRUE", Duration="0", LookaheadCount (SmoothLookahead) and
+// DVRWindowLength (the window in the manifest TimeScale, 10 MHz; 0 when
+// there is none, which MS-SSTR reads as unbounded). There is one
+// StreamIndex per kind (video, audio), whose QualityLevels are the
 // representations of that kind and whose c elements are the fragments of
-// its first representation in the window (at least three fragment
-// durations, like the MPD), each with t and d in the StreamIndex's
-// TimeScale, the track's own timescale. Fragments that never arrived are
-// left out (the next c element has its own t). Once the stream has ended
-// the manifest is an on-demand one over the whole recording: no IsLive,
-// LookaheadCount or DVRWindowLength, Duration set, the same times. dash.js
-// (MssParser) plays such a manifest as static content whose timeline
-// starts late ("delinearization"); a live client that loaded the manifest
-// before the end keeps its URLs, which go on working.
+// its first representation in the view (a window of at least three
+// fragment durations, like the MPD), each with t and d in the
+// StreamIndex's TimeScale, the track's own timescale. Fragments that never
+// arrived are left out (the next c element has its own t). Once the view
+// is complete (the stream has ended, or reached vend) the manifest is an
+// on-demand one over it: no IsLive, LookaheadCount or DVRWindowLength,
+// Duration set, the same times. dash.js (MssParser) plays such a manifest
+// as static content whose timeline starts late ("delinearization"); a
+// live client that loaded the manifest before the end keeps its URLs,
+// which go on working.
 //
 // # Timeline
 //
@@ -141,11 +143,11 @@ func (s *Service) serveSmooth(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) serveSmoothManifest(w http.ResponseWriter, r *http.Request) {
-	st, dvr, ok := s.manifestState(w, r)
+	st, v, ok := s.manifestState(w, r)
 	if !ok {
 		return
 	}
-	b, err := s.smoothManifest(r.Context(), st, dvr)
+	b, err := s.smoothManifest(r.Context(), st, v)
 	if err != nil {
 		s.failPlayback(w, r, err)
 		return
@@ -265,19 +267,13 @@ func (tl smoothTimeline) bitrate() int64 {
 	return max(c.frag.Size*8*int64(tl.ts)/c.d, 1)
 }
 
-// smoothManifest is the Smooth client manifest of st with a DVR window of
-// dvr seconds (0: everything); see the Manifest section above.
-func (s *Service) smoothManifest(ctx context.Context, st *State, dvr float64) ([]byte, error) {
+// smoothManifest is the Smooth client manifest of st in view v; see the
+// Manifest section above.
+func (s *Service) smoothManifest(ctx context.Context, st *State, v view) ([]byte, error) {
 	doc := smoothMediaXML{MajorVersion: 2, MinorVersion: 2, TimeScale: smooth.ManifestTimeScale}
-	if st.Ended {
-		dvr = 0
-	} else {
-		if dvr > 0 {
-			dvr = max(dvr, 3*st.fragDuration())
-		}
-		la, w := SmoothLookahead, int64(dvr*smooth.ManifestTimeScale)
-		doc.IsLive, doc.LookaheadCount, doc.DVRWindowLength = "TRUE", &la, &w
-	}
+	minWindow := 3 * st.fragDuration()
+	// The view is complete when every StreamIndex's is (see view.pick).
+	complete := true
 	for _, kind := range []media.Kind{media.KindVideo, media.KindAudio} {
 		reps := st.playable(kind)
 		if len(reps) == 0 {
@@ -304,28 +300,36 @@ func (s *Service) smoothManifest(ctx context.Context, st *State, dvr float64) ([
 			si.Levels = append(si.Levels, ql)
 		}
 		si.DisplayWidth, si.DisplayHeight = si.MaxWidth, si.MaxHeight
-		// The first representation's timeline, its last dvr seconds.
-		cs := tls[0].chunks
-		if dvr > 0 {
-			i, total := len(cs), 0.0
-			for i > 0 && total < dvr {
-				i--
-				total += float64(cs[i].d) / float64(tls[0].ts)
-			}
-			cs = cs[i:]
+		// The first representation's chunks in the view.
+		tl := tls[0]
+		off := smoothOffset(st.Start, tl.ts)
+		spans := make([]span, len(tl.chunks))
+		for k, c := range tl.chunks {
+			spans[k] = span{float64(c.t-off) / float64(tl.ts), float64(c.t+c.d-off) / float64(tl.ts)}
 		}
+		i, j, c := v.pick(st, spans, minWindow)
+		if i >= j {
+			continue
+		}
+		complete = complete && c
+		cs := tl.chunks[i:j]
 		for _, c := range cs {
 			si.C = append(si.C, smooth.ChunkXML{T: c.t, D: c.d})
 		}
 		si.Chunks = len(si.C)
-		if n := len(cs); st.Ended && n > 0 {
-			d := media.Rescale(cs[n-1].t+cs[n-1].d-cs[0].t, tls[0].ts, smooth.ManifestTimeScale)
-			doc.Duration = max(doc.Duration, d)
-		}
+		doc.Duration = max(doc.Duration, media.Rescale(cs[len(cs)-1].t+cs[len(cs)-1].d-cs[0].t, tl.ts, smooth.ManifestTimeScale))
 		doc.Streams = append(doc.Streams, si)
 	}
 	if len(doc.Streams) == 0 {
-		return nil, fmt.Errorf("%w: %s/%s has no fragment yet", errNoStream, st.User, st.Name)
+		return nil, fmt.Errorf("%w: %s/%s has no fragment in the requested time range (yet)", errNoStream, st.User, st.Name)
+	}
+	if !complete {
+		w := int64(0)
+		if v.dvr > 0 {
+			w = int64(max(v.dvr, minWindow) * smooth.ManifestTimeScale)
+		}
+		la := SmoothLookahead
+		doc.IsLive, doc.LookaheadCount, doc.DVRWindowLength, doc.Duration = "TRUE", &la, &w, 0
 	}
 	out, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {

@@ -87,11 +87,18 @@ func PlayLiveDASH(tb testing.TB, ctx context.Context, mpdURL string) LiveResult 
 // synchronise its clock with time.akamai.com, which a test machine may
 // not reach (a fatal error, code 16): clock synchronisation is turned off
 // (streaming.utcSynchronization.enabled false), the page and the server
-// sharing a clock.
+// sharing a clock. Its target latency is one fragment duration
+// (streaming.delay.liveDelayFragmentCount 1) instead of dash.js's default
+// for Smooth of four (more than three segment durations by itself):
+// dash.js takes the end of the manifest's last fragment as the live edge,
+// which is up to a fragment older than the wall clock, and a live Smooth
+// server answers a fragment only once it can name the next one (tfrf), so
+// playback settles about two fragment durations behind the wall clock
+// with any target up to two; a larger one adds the manifest's age.
 func PlayLiveSmooth(tb testing.TB, ctx context.Context, manifestURL string) LiveResult {
 	tb.Helper()
 	p := smoothPlayer
-	p.setup = strings.Replace(p.setup, "p.initialize(", "p.updateSettings({streaming: {utcSynchronization: {enabled: false}}});\np.initialize(", 1)
+	p.setup = strings.Replace(p.setup, "p.initialize(", "p.updateSettings({streaming: {utcSynchronization: {enabled: false}, delay: {liveDelayFragmentCount: 1}}});\np.initialize(", 1)
 	return playLive(tb, ctx, p, manifestURL, dashLatencyJS)
 }
 
