@@ -22,6 +22,8 @@ import (
 // segment that arrives before its init segment (or that conflicts with one
 // of the current epoch, the first of a new session) is held in memory,
 // up to maxPending of them, and added when the next init segment arrives.
+// Held segments are in memory only: a node that restarts meanwhile loses
+// them (the stream itself resumes, see Service.open).
 
 // HLSRep is the representation of an HLS push.
 const HLSRep = "hls"

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +40,10 @@ var (
 	// ErrNothing: the stream ended without a media fragment; nothing is
 	// archived.
 	ErrNothing = errors.New("no media received")
+	// ErrMoved: the stream went on on another node, which resumed it
+	// (the encoder reconnected there): this Recorder archives nothing,
+	// the other one will.
+	ErrMoved = errors.New("stream resumed by another node")
 )
 
 // Recorder records one live stream of a user as the originals of a
@@ -52,7 +61,9 @@ var (
 // in the live playlists; the archived asset is one.
 //
 // After each, and once more when the stream has ended, it stores the
-// stream's live State under StateKey, for live playback from any node.
+// stream's live State under StateKey, for live playback from any node,
+// and for a node that resumes the recording (resumeRecorder) when the
+// encoder goes on pushing to it after the ingesting node went away.
 //
 // A Recorder is safe for concurrent use.
 type Recorder struct {
@@ -142,11 +153,333 @@ func NewRecorder(ctx context.Context, lib *library.Library, log *slog.Logger, us
 	if err != nil {
 		return nil, fmt.Errorf("live: %s/%s: %w", user, name, err)
 	}
+	now := time.Now().UTC()
 	return &Recorder{lib: lib, st: lib.Store(), log: log, user: user, name: name, id: id, rev: rev,
-		started: time.Now().UTC(), changed: make(chan struct{}),
+		started: now, changed: make(chan struct{}),
 		epochs: []*epoch{{inits: map[string]*initSeg{}, reps: map[string]repPlace{}}},
 		frags:  map[string]map[fragID]*storedFrag{},
-		state:  &State{User: user, Name: name, Asset: id}}, nil
+		state:  &State{User: user, Name: name, Asset: id, Created: now, Owner: randomID()}}, nil
+}
+
+// resumeParallel bounds the stored fragments that resumeRecorder reads at
+// once; maxStoredBytes bounds one object it reads (more than any
+// Options.MaxFragmentBytes in use).
+const (
+	resumeParallel = 8
+	maxStoredBytes = 1 << 30
+)
+
+// storedFragRE matches the name of a stored fragment under an asset's
+// src/ (see Recorder): representation, epoch, sequence number.
+var storedFragRE = regexp.MustCompile(`^(.+)-e(\d{1,8})-(\d{8})$`)
+
+// errLostInit: a fragment whose epoch's init segment the store lost.
+var errLostInit = errors.New("init segment not found")
+
+// resumeRecorder rebuilds the Recorder of a stream from its live state
+// (LoadState; one that has not ended) on a process that has no Recorder
+// for it: the ingesting node restarted, or the encoder went on pushing to
+// another node. The Recorder continues the state's asset id (its stored
+// objects keep it taken, see library.Reserve) with a new revision, and
+// the state's epochs, the last one current: an encoder that keeps its
+// numbering continues it, one that sends its init segments again starts a
+// new one (see AddInit). Every init segment and fragment is read back
+// from the store (at most resumeParallel fragments at once, under ctx)
+// and parsed as AddFragment did, so that a fragment pushed again is
+// recognized (the same bytes accepted once, others ErrConflict) and
+// Finish archives the same asset as without the restart.
+//
+// A fragment stored under the asset but missing from the state (the node
+// went between storing it and storing the state) is taken too, as
+// AddFragment would have, when the state has its epoch's init segment. A
+// fragment of the state that the store lost (or that no longer parses)
+// is dropped from the state with a warning. The state is stored again at
+// once, with the new Recorder as its Owner: the Recorder of a node that
+// had the stream and stayed up archives nothing (see Finish). Errors
+// wrap errBadState for a state that cannot be resumed.
+func resumeRecorder(ctx context.Context, lib *library.Library, log *slog.Logger, state *State) (*Recorder, error) {
+	t0 := time.Now()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	user, name, id := state.User, state.Name, state.Asset
+	if library.CheckUser(user) != nil || CheckName(name) != nil || !library.ValidName(id) {
+		return nil, fmt.Errorf("live: %q/%q: asset %q: %w", user, name, id, errBadState)
+	}
+	started := state.Created
+	if started.IsZero() {
+		started = state.Start // a state written before Created
+	}
+	if started.IsZero() {
+		started = t0.UTC()
+	}
+	r := &Recorder{lib: lib, st: lib.Store(), log: log, user: user, name: name, id: id, rev: randomID(),
+		started: started, changed: make(chan struct{}),
+		frags: map[string]map[fragID]*storedFrag{}, state: state}
+	state.Owner = randomID()
+	bad := func(format string, a ...any) error {
+		return fmt.Errorf("live: resume %s/%s: %s: %w", user, name, fmt.Sprintf(format, a...), errBadState)
+	}
+
+	// The epochs: 0, then one per State.Epochs.
+	last := len(state.Epochs)
+	for _, e := range state.Epochs {
+		if e.N < 1 || e.N > last {
+			return nil, bad("epoch %d of %d", e.N, last+1)
+		}
+	}
+	r.epochs = make([]*epoch, last+1)
+	for n := range r.epochs {
+		r.epochs[n] = &epoch{n: n, start: state.epochStart(n), inits: map[string]*initSeg{}, reps: map[string]repPlace{}}
+	}
+	for _, rep := range state.Reps {
+		if err := checkRep(rep.Name); err != nil {
+			return nil, bad("%v", err)
+		}
+		if len(rep.Epochs) == 0 {
+			rep.Epochs = rep.epochs() // a state written before epochs: epoch 0
+		}
+		for _, re := range rep.Epochs {
+			if re.Epoch < 0 || re.Epoch > last {
+				return nil, bad("%s in epoch %d of %d", rep.Name, re.Epoch, last+1)
+			}
+			b, err := readObject(ctx, r.st, re.Init, maxStoredBytes)
+			if errors.Is(err, store.ErrNotFound) {
+				log.Error("live stream resumed without an init segment, lost from the store", "user", user, "stream", name, "asset", id,
+					"rep", rep.Name, "epoch", re.Epoch, "key", re.Init)
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("live: resume %s/%s: init segment of %s: %w", user, name, rep.Name, err)
+			}
+			r.epochs[re.Epoch].inits[rep.Name] = &initSeg{b: b, size: int64(len(b)), key: re.Init}
+		}
+		for _, f := range rep.Frags {
+			if f.Epoch < 0 || f.Epoch > last {
+				return nil, bad("fragment %d of %s in epoch %d of %d", f.Seq, rep.Name, f.Epoch, last+1)
+			}
+		}
+	}
+
+	// The fragments: those of the state, then those stored but not in it.
+	var loads []*fragLoad
+	listed := map[string]bool{}
+	for _, rep := range state.Reps {
+		for _, f := range rep.Frags {
+			loads = append(loads, &fragLoad{rep: rep.Name, epoch: f.Epoch, seq: f.Seq, key: f.Key, listed: true})
+			listed[f.Key] = true
+		}
+	}
+	infos, err := r.st.List(ctx, r.key(""))
+	if err != nil {
+		return nil, fmt.Errorf("live: resume %s/%s: %w", user, name, err)
+	}
+	skipped := 0
+	for _, in := range infos {
+		m := storedFragRE.FindStringSubmatch(strings.TrimPrefix(in.Key, r.key("")))
+		if m == nil || listed[in.Key] {
+			continue
+		}
+		n, _ := strconv.Atoi(m[2]) // at most 8 digits
+		seq, _ := strconv.Atoi(m[3])
+		if n > last || r.epochs[n].inits[m[1]] == nil || in.Key != fragmentKey(user, id, m[1], n, seq) {
+			skipped++ // of an epoch the state does not have: left to jitstream gc
+			continue
+		}
+		loads = append(loads, &fragLoad{rep: m[1], epoch: n, seq: seq, key: in.Key})
+	}
+	if err := r.loadFrags(ctx, loads); err != nil {
+		return nil, fmt.Errorf("live: resume %s/%s: %w", user, name, err)
+	}
+
+	// The state's fragments, placed as their epochs were; then the others
+	// in order, placed as AddFragment would have.
+	lost := map[string]bool{}
+	var unlisted []*fragLoad
+	byRepEpoch := map[string]map[int][]*fragLoad{}
+	for _, l := range loads {
+		switch {
+		case l.err != nil:
+			log.Warn("live stream resumed without a stored fragment", "user", user, "stream", name, "asset", id, "key", l.key, "err", l.err)
+			lost[l.key] = true
+		case !l.listed:
+			unlisted = append(unlisted, l)
+		default:
+			if byRepEpoch[l.rep] == nil {
+				byRepEpoch[l.rep] = map[int][]*fragLoad{}
+			}
+			byRepEpoch[l.rep][l.epoch] = append(byRepEpoch[l.rep][l.epoch], l)
+		}
+	}
+	for _, rep := range state.Reps {
+		for n, ls := range byRepEpoch[rep.Name] {
+			re := rep.epoch(n)
+			// placeEpoch from the epoch's first fragment to arrive.
+			ref := slices.MinFunc(ls, func(a, b *fragLoad) int { return cmp.Compare(a.seq, b.seq) })
+			for _, l := range ls {
+				if re != nil && l.seq == re.First {
+					ref = l
+				}
+			}
+			base, ts := fragTiming(ref.f)
+			place := placeEpoch(n, r.epochs[n].start, base, ts, ref.seq, 0)
+			if re != nil {
+				place.base, place.first = re.Base, re.First
+				if re.Timescale != 0 && len(place.offsets) > 0 {
+					place.offsets[0] = re.Offset // as the playlists have it
+				}
+			}
+			r.epochs[n].reps[rep.Name] = place
+			for _, l := range ls {
+				r.addStored(l)
+			}
+		}
+	}
+	slices.SortFunc(unlisted, func(a, b *fragLoad) int {
+		return cmp.Or(cmp.Compare(a.epoch, b.epoch), cmp.Compare(a.seq, b.seq), cmp.Compare(a.rep, b.rep))
+	})
+	for _, l := range unlisted {
+		if err := r.checkTracks(l.rep, l.f); err != nil {
+			log.Warn("live stream resumed without a stored fragment", "user", user, "stream", name, "asset", id, "key", l.key, "err", err)
+			continue
+		}
+		e := r.epochs[l.epoch]
+		place, placed := e.reps[l.rep]
+		if !placed {
+			base, ts := fragTiming(l.f)
+			place = placeEpoch(l.epoch, e.start, base, ts, l.seq, r.lastNum(l.rep))
+			e.reps[l.rep] = place
+		}
+		r.addStored(l)
+		r.state.addFrag(l.rep, l.epoch, l.seq, l.key, l.size, l.f, place, time.Now())
+	}
+	for _, rep := range state.Reps {
+		rep.Frags = slices.DeleteFunc(rep.Frags, func(f Frag) bool { return lost[f.Key] })
+	}
+	// Stored now, with its new owner: a Recorder of the stream still on
+	// another node (the encoder moved, that node stayed up) no longer
+	// archives it (see Finish).
+	r.mu.Lock()
+	r.saveState(ctx)
+	r.mu.Unlock()
+	n := 0
+	for _, fs := range r.frags {
+		n += len(fs)
+	}
+	log.Info("live stream resumed", "user", user, "stream", name, "asset", id, "epochs", len(r.epochs),
+		"fragments", n, "unlisted", len(unlisted), "lost", len(lost), "skipped", skipped, "took", time.Since(t0).Round(time.Millisecond))
+	return r, nil
+}
+
+// fragLoad is a stored fragment that resumeRecorder reads back.
+type fragLoad struct {
+	rep        string
+	epoch, seq int
+	key        string
+	listed     bool // in the state
+
+	// Set by load.
+	size int64
+	sum  [sha256.Size]byte
+	f    *media.Fragment
+	err  error // one that loses the fragment (lost, malformed)
+}
+
+// loadFrags reads and parses the fragments of ls, at most resumeParallel
+// at once, each with its epoch's init segment. An error loses the
+// fragment (fragLoad.err) when the store lost it or it no longer parses;
+// any other error (the store failing, ctx done) is returned.
+func (r *Recorder) loadFrags(ctx context.Context, ls []*fragLoad) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		fatal error
+	)
+	sem := make(chan struct{}, resumeParallel)
+loop:
+	for _, l := range ls {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			break loop
+		}
+		in := r.epochs[l.epoch].inits[l.rep]
+		wg.Go(func() {
+			defer func() { <-sem }()
+			err := l.load(ctx, r.st, in)
+			if err != nil {
+				mu.Lock()
+				if fatal == nil {
+					fatal = fmt.Errorf("fragment %s: %w", l.key, err)
+				}
+				mu.Unlock()
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if fatal != nil {
+		return fatal
+	}
+	return ctx.Err()
+}
+
+// load reads the fragment and parses it with in, its init segment (nil
+// when lost). It returns the errors that do not lose the fragment.
+func (l *fragLoad) load(ctx context.Context, st store.Store, in *initSeg) error {
+	if in == nil {
+		l.err = errLostInit
+		return nil
+	}
+	b, err := readObject(ctx, st, l.key, maxStoredBytes)
+	if errors.Is(err, store.ErrNotFound) {
+		l.err = err
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	f, err := media.FragmentSamples(ctx, in.b, b)
+	if errors.Is(err, media.ErrInvalid) || errors.Is(err, media.ErrUnsupported) {
+		l.err = err
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l.size, l.sum, l.f = int64(len(b)), sha256.Sum256(b), f
+	return nil
+}
+
+// addStored adds a fragment read back by resumeRecorder.
+func (r *Recorder) addStored(l *fragLoad) {
+	if r.frags[l.rep] == nil {
+		r.frags[l.rep] = map[fragID]*storedFrag{}
+	}
+	r.frags[l.rep][fragID{l.epoch, l.seq}] = &storedFrag{rep: l.rep, epoch: l.epoch, seq: l.seq, key: l.key, size: l.size, sum: l.sum, f: l.f}
+}
+
+// fragTiming returns the decode time (tfdt, -1 for none) and timescale of
+// each track of f, for placeEpoch.
+func fragTiming(f *media.Fragment) ([]int64, []uint32) {
+	base := make([]int64, len(f.Tracks))
+	ts := make([]uint32, len(f.Tracks))
+	for j, t := range f.Tracks {
+		base[j], ts[j] = f.BaseTime[j], t.Timescale
+	}
+	return base, ts
+}
+
+// randomID returns a random name: a State's Owner, or the revision of a
+// resumed recording's asset (made as library.Reserve makes them; the
+// asset's index is stored under it when archived, so no two Recorders of
+// a stream commit the same revision).
+func randomID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b) // never fails
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
 }
 
 // State returns a copy of the stream's live state.
@@ -298,11 +631,7 @@ func (r *Recorder) AddFragment(ctx context.Context, rep string, seq int, b []byt
 	}
 	place, placed := cur.reps[rep]
 	if !placed {
-		base := make([]int64, len(f.Tracks))
-		ts := make([]uint32, len(f.Tracks))
-		for j, t := range f.Tracks {
-			base[j], ts[j] = f.BaseTime[j], t.Timescale
-		}
+		base, ts := fragTiming(f)
 		place = placeEpoch(cur.n, cur.start, base, ts, seq, r.lastNum(rep))
 	}
 	key := fragmentKey(r.user, r.id, rep, cur.n, seq)
@@ -399,6 +728,11 @@ func (r *Recorder) Wait(ctx context.Context, want map[string][]int) error {
 // segments that differs is added to the track, used by its chapters. The
 // index has no discontinuity flag: the decode times, continuous across
 // epochs, are what the outputs rely on.
+//
+// A Recorder whose stream was taken over by another node (the State in
+// the store has another Owner: the other node resumed the stream, and
+// archives it or did already) archives nothing and leaves the State
+// alone: ErrMoved.
 func (r *Recorder) Finish(ctx context.Context) (*library.Asset, error) {
 	r.mu.Lock()
 	if r.finished {
@@ -406,8 +740,12 @@ func (r *Recorder) Finish(ctx context.Context) (*library.Asset, error) {
 		return nil, fmt.Errorf("live: %s/%s: %w", r.user, r.name, ErrFinished)
 	}
 	r.finished = true
+	owner := r.state.Owner
 	r.mu.Unlock() // nothing changes the maps from now on
 
+	if st, err := LoadState(ctx, r.st, r.user, r.name); err == nil && st.Owner != owner {
+		return nil, fmt.Errorf("live: %s/%s (asset %s): %w", r.user, r.name, r.id, ErrMoved)
+	}
 	a, err := r.archive(ctx)
 	r.mu.Lock()
 	r.state.Ended = true

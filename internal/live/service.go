@@ -11,6 +11,13 @@
 // it arrives (see Recorder); a stream that receives nothing for
 // Options.IdleTimeout is archived too.
 //
+// A stream survives the restart of the node it is pushed to: the first
+// file of a stream that a Service has no Recorder for resumes the
+// recording from the stream's State in the store, unless it has ended
+// (see Service.open and resumeRecorder), so that an encoder that goes on
+// pushing (retrying, or reconnected to another node behind a load
+// balancer) continues the same asset, with every fragment stored before.
+//
 // While it is pushed, a stream plays from any node (see RegisterPlayback
 // and playback.go): the Recorder keeps the stream's State in the store,
 // from which every node renders live HLS and DASH playlists.
@@ -32,6 +39,7 @@ import (
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
+	"github.com/jitstream/jitstream/internal/store"
 )
 
 // Pattern is the path of pushed files, for an http.ServeMux.
@@ -67,22 +75,26 @@ type Options struct {
 }
 
 // Service holds the streams being pushed to this process: one Recorder per
-// user and stream name, created by the stream's first file.
+// user and stream name, created (or resumed) by the stream's first file
+// to this process.
 type Service struct {
 	lib *library.Library
 	log *slog.Logger
 	opt Options
 
 	mu      sync.Mutex
-	streams map[string]*stream // by user + "/" + name
+	streams map[string]*stream  // by user + "/" + name
+	opening map[string]*opening // streams whose Recorder is being made, by key as streams
+	closing map[string]*stream  // streams being archived, by key as streams
 
 	cache stateCache // live states read from the store
 }
 
 // stream is a Recorder and when it last received a file.
 type stream struct {
-	rec  *Recorder
-	last time.Time // under Service.mu
+	rec    *Recorder
+	last   time.Time     // under Service.mu
+	closed chan struct{} // closed once the stream is archived (see end)
 
 	hlsMu   sync.Mutex    // serializes an HLS push's files (see hlsInit)
 	pending []pendingFrag // under hlsMu: HLS segments held until an init segment
@@ -102,7 +114,8 @@ func New(lib *library.Library, o Options) *Service {
 	if o.MaxFragmentBytes <= 0 {
 		o.MaxFragmentBytes = DefaultMaxFragmentBytes
 	}
-	return &Service{lib: lib, log: o.Logger, opt: o, streams: map[string]*stream{}}
+	return &Service{lib: lib, log: o.Logger, opt: o, streams: map[string]*stream{},
+		opening: map[string]*opening{}, closing: map[string]*stream{}}
 }
 
 // SecretFunc returns the deployment's secret (auth.LoadSecret), which
@@ -211,7 +224,9 @@ func (s *Service) serve(w http.ResponseWriter, r *http.Request, secretFn SecretF
 
 // manifest answers a pushed manifest: a static one finishes the stream,
 // once the fragments it lists have arrived (an encoder may push the last
-// fragments and the manifest at once) or Options.FinishWait passed.
+// fragments and the manifest at once) or Options.FinishWait passed; it
+// resumes the stream first when it is the stream's first file to this
+// process (see open).
 func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name string, body []byte, hls bool) {
 	var m manifest
 	var err error
@@ -222,6 +237,15 @@ func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name st
 	}
 	s.touch(user, name)
 	st := s.lookup(user, name)
+	if m.static && st == nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+		st, err = s.open(sctx, user, name, false)
+		cancel()
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	if !m.static || st == nil {
 		// Going on, or finished already (or never started).
 		w.WriteHeader(http.StatusNoContent)
@@ -239,7 +263,8 @@ func (s *Service) manifest(w http.ResponseWriter, r *http.Request, user, name st
 }
 
 // finishPush ends stream st of user's stream name, archiving it, and
-// answers with the asset; 204 when it was finished meanwhile (idle).
+// answers with the asset; 204 when it was finished meanwhile (idle), or
+// resumed by another node, which archives it (ErrMoved).
 func (s *Service) finishPush(w http.ResponseWriter, r *http.Request, user, name string, st *stream) {
 	if s.take(user, name, st) == nil {
 		w.WriteHeader(http.StatusNoContent)
@@ -247,7 +272,12 @@ func (s *Service) finishPush(w http.ResponseWriter, r *http.Request, user, name 
 	}
 	// The encoder may not wait for the answer: the archive outlives the
 	// request.
-	a, err := st.rec.Finish(context.WithoutCancel(r.Context()))
+	a, err := s.end(context.WithoutCancel(r.Context()), st)
+	if errors.Is(err, ErrMoved) {
+		s.log.Info("live stream ended here but resumed by another node, which archives it", "user", user, "stream", name, "asset", st.rec.ID())
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -263,22 +293,146 @@ func (s *Service) lookup(user, name string) *stream {
 	return s.streams[user+"/"+name]
 }
 
-// recorder returns the Recorder of user's stream name, creating it (and
-// reserving its asset id) on the first file.
+// recorder returns the Recorder of user's stream name, resuming or
+// creating it on the stream's first file to this process (see open).
 func (s *Service) recorder(ctx context.Context, user, name string) (*Recorder, error) {
+	st, err := s.open(ctx, user, name, true)
+	if err != nil {
+		return nil, err
+	}
+	return st.rec, nil
+}
+
+// opening is a stream whose Recorder one request makes (see open) while
+// the others of the stream wait.
+type opening struct {
+	done chan struct{} // closed when made
+	err  error
+}
+
+// open returns the stream in progress of user's stream name. When this
+// process has none (the stream's first file to it), it makes its
+// Recorder (see start): resumed from the stream's State when the stream
+// has not ended, else, with create, a new recording; nil, nil when
+// neither. One request at a time makes a stream's Recorder, outside
+// Service.mu (resuming reads the stream's fragments back); the others of
+// the stream wait for it, as do the files of a stream being archived
+// (they start a new recording once it is).
+func (s *Service) open(ctx context.Context, user, name string, create bool) (*stream, error) {
 	k := user + "/" + name
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.streams[k]; st != nil {
-		return st.rec, nil
+	for {
+		s.mu.Lock()
+		if st := s.streams[k]; st != nil {
+			s.mu.Unlock()
+			return st, nil
+		}
+		var wait <-chan struct{}
+		o := s.opening[k]
+		if o != nil {
+			wait = o.done
+		} else if c := s.closing[k]; c != nil {
+			wait = c.closed
+		}
+		if wait != nil {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, fmt.Errorf("live: %s/%s: %w", user, name, ctx.Err())
+			}
+			if o != nil && o.err != nil {
+				return nil, o.err
+			}
+			continue
+		}
+		o = &opening{done: make(chan struct{})}
+		s.opening[k] = o
+		s.mu.Unlock()
+
+		rec, err := s.start(ctx, user, name, create)
+		var st *stream
+		s.mu.Lock()
+		delete(s.opening, k)
+		if rec != nil {
+			st = &stream{rec: rec, last: time.Now(), closed: make(chan struct{})}
+			s.streams[k] = st
+		}
+		o.err = err
+		close(o.done)
+		s.mu.Unlock()
+		return st, err
+	}
+}
+
+// start makes the Recorder of user's stream name, which this process has
+// none of. A stream whose State has not ended is resumed
+// (resumeRecorder), unless the State shows it idle for
+// Options.IdleTimeout already (the node that recorded it went away and
+// the encoder too): that one is archived, as Run would have done, and a
+// new recording starts. A stream that has ended (or never started) starts
+// a new recording (NewRecorder, a new asset id), with create only: else
+// start returns nil, nil.
+func (s *Service) start(ctx context.Context, user, name string, create bool) (*Recorder, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	state, err := LoadState(ctx, s.lib.Store(), user, name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errBadState):
+		s.log.Error("live state unreadable; the stream starts anew", "user", user, "stream", name, "err", err)
+	case err != nil:
+		return nil, err
+	case !state.Ended:
+		rec, err := s.resume(ctx, state)
+		if err != nil || rec != nil {
+			return rec, err
+		}
+	}
+	if !create {
+		return nil, nil
 	}
 	rec, err := NewRecorder(ctx, s.lib, s.log, user, name)
 	if err != nil {
 		return nil, err
 	}
-	s.streams[k] = &stream{rec: rec, last: time.Now()}
 	s.log.Info("live stream started", "user", user, "stream", name, "asset", rec.ID())
 	return rec, nil
+}
+
+// resume resumes the recording of state, which has not ended, for start:
+// nil, nil when it was archived instead (idle, or archived already by a
+// node that went before it stored the ended state) or cannot be resumed.
+func (s *Service) resume(ctx context.Context, state *State) (*Recorder, error) {
+	user, name := state.User, state.Name
+	if _, err := s.lib.Asset(ctx, user, state.Asset); err == nil {
+		// Archived by a node that went before it stored the ended state.
+		state.Ended, state.Archived, state.Updated = true, state.Asset, time.Now().UTC()
+		if err := state.save(ctx, s.lib.Store()); err != nil {
+			return nil, err
+		}
+		return nil, nil
+	} else if !errors.Is(err, library.ErrUnknownAsset) {
+		return nil, err
+	}
+	idle := time.Since(state.Updated)
+	rec, err := resumeRecorder(ctx, s.lib, s.log, state)
+	if errors.Is(err, errBadState) {
+		s.log.Error("live stream not resumed; it starts anew, what it stored is left to jitstream gc", "user", user, "stream", name, "asset", state.Asset, "err", err)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if idle < s.opt.IdleTimeout {
+		return rec, nil
+	}
+	if _, err := rec.Finish(ctx); err != nil {
+		s.log.Warn("live stream not archived; what it stored is left to jitstream gc", "user", user, "stream", name, "asset", rec.ID(), "err", err)
+	} else {
+		s.log.Info("idle live stream archived", "user", user, "stream", name, "asset", rec.ID(), "idle", idle.Round(time.Millisecond))
+	}
+	return nil, nil
 }
 
 // touch records that user's stream name received a file.
@@ -290,8 +444,8 @@ func (s *Service) touch(user, name string) {
 	}
 }
 
-// take removes st from the streams in progress and returns it; nil if it
-// is no longer there.
+// take removes st from the streams in progress, for end to archive it,
+// and returns it; nil if it is no longer there.
 func (s *Service) take(user, name string, st *stream) *stream {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -300,7 +454,22 @@ func (s *Service) take(user, name string, st *stream) *stream {
 		return nil
 	}
 	delete(s.streams, k)
+	s.closing[k] = st
 	return st
+}
+
+// end archives st, taken from the streams in progress; until it is done,
+// the stream's next file waits (see open), then starts a new recording.
+func (s *Service) end(ctx context.Context, st *stream) (*library.Asset, error) {
+	a, err := st.rec.Finish(ctx)
+	k := st.rec.user + "/" + st.rec.name
+	s.mu.Lock()
+	if s.closing[k] == st {
+		delete(s.closing, k)
+	}
+	s.mu.Unlock()
+	close(st.closed)
+	return a, err
 }
 
 // Run archives, until ctx is done, the streams that received nothing for
@@ -331,12 +500,18 @@ func (s *Service) finish(ctx context.Context, idle time.Duration) {
 		if now.Sub(st.last) >= idle {
 			done = append(done, st)
 			delete(s.streams, k)
+			s.closing[k] = st
 		}
 	}
 	s.mu.Unlock()
 	for _, st := range done {
 		r := st.rec
-		if _, err := r.Finish(ctx); err != nil {
+		_, err := s.end(ctx, st)
+		if errors.Is(err, ErrMoved) {
+			s.log.Info("live stream resumed by another node, which archives it", "user", r.user, "stream", r.name, "asset", r.id)
+			continue
+		}
+		if err != nil {
 			s.log.Warn("live stream not archived; what it stored is left to jitstream gc",
 				"user", r.user, "stream", r.name, "asset", r.id, "err", err)
 			continue
@@ -365,6 +540,8 @@ func statusOf(err error) (int, string) {
 		return http.StatusConflict, "conflicting data"
 	case errors.Is(err, ErrFinished):
 		return http.StatusConflict, "stream finished"
+	case errors.Is(err, ErrMoved):
+		return http.StatusConflict, "stream moved"
 	case errors.Is(err, ErrNoInit):
 		return http.StatusConflict, "init segment missing"
 	case errors.Is(err, ErrBadRep), errors.Is(err, library.ErrBadName):

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -18,11 +19,21 @@ import (
 // store (StateKey): what the ingesting node's Recorder has stored so far,
 // which every node turns into live playlists. The Recorder rewrites it
 // (store.Put, atomic) after each init segment and fragment it stores, and
-// once more when the stream has ended.
+// once more when the stream has ended. A node that gets a file of a stream
+// it has no Recorder for (the ingesting node restarted, or the encoder
+// moved to another node) resumes the recording from it (see
+// resumeRecorder) unless it has ended.
 type State struct {
 	User  string `json:"user"`
 	Name  string `json:"name"`
 	Asset string `json:"asset"` // the asset the stream is recorded as
+	// Created is when the recording started (its first file): the
+	// archived asset's creation time. Zero in states written before it.
+	Created time.Time `json:"created,omitzero"`
+	// Owner names the Recorder that writes the state (random, one per
+	// Recorder): a node that resumes the stream takes it over, and the
+	// Recorder of the node that had it archives nothing (ErrMoved).
+	Owner string `json:"owner,omitempty"`
 	// Start is the wall-clock time of media time 0 (the decode time 0 of
 	// every representation): when the first fragment arrived minus its
 	// end's decode time. Zero until a fragment arrived.
@@ -305,7 +316,8 @@ func (s *State) save(ctx context.Context, st store.Store) error {
 const maxStateBytes = 256 << 20
 
 // LoadState reads the live state of user's stream name from st (an error
-// wrapping store.ErrNotFound when the stream never started).
+// wrapping store.ErrNotFound when the stream never started, errBadState
+// when it does not decode).
 func LoadState(ctx context.Context, st store.Store, user, name string) (*State, error) {
 	rc, err := st.Get(ctx, StateKey(user, name), 0, -1)
 	if err != nil {
@@ -318,7 +330,11 @@ func LoadState(ctx context.Context, st store.Store, user, name string) (*State, 
 	}
 	var s State
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("live: decode the state of %s/%s: %w", user, name, err)
+		return nil, fmt.Errorf("live: decode the state of %s/%s: %w: %w", user, name, errBadState, err)
 	}
 	return &s, nil
 }
+
+// errBadState is a stored state that cannot be read back (LoadState) or
+// resumed (resumeRecorder).
+var errBadState = errors.New("invalid live state")
