@@ -74,6 +74,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	uploadExpiry := fs.Duration("upload-expiry", tusupload.DefaultExpiry, "delete a resumable upload that received no byte for this long")
 	maxUpload := fs.Int64("max-upload", 0, "largest resumable upload, in bytes (0: no limit)")
 	liveIdle := fs.Duration("live-idle", live.DefaultIdleTimeout, "archive a live stream that received nothing for this long")
+	liveDVR := fs.Duration("live-dvr", live.DefaultDVR, "sliding window of live manifests requested without ?dvr=")
 	spoolDir := fs.String("spool-dir", os.TempDir(), "directory of the built segments kept, and of the disk read cache of an s3:// store, as unlinked temporary files")
 	cacheMem := sizeFlag(fs, "cache-mem", readcache.DefaultMemBytes, "memory read cache of an s3:// store (originals and indexes), e.g. 64MiB")
 	cacheDisk := sizeFlag(fs, "cache-disk", readcache.DefaultDiskBytes, "disk read cache of an s3:// store, in --spool-dir, e.g. 1GiB")
@@ -145,7 +146,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweep sync.WaitGroup
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
-	lv := live.New(lib, live.Options{Logger: log, IdleTimeout: *liveIdle})
+	lv := live.New(lib, live.Options{Logger: log, IdleTimeout: *liveIdle, DVR: *liveDVR})
 	sweep.Go(func() { lv.Run(sweepCtx) }) // archives idle live streams, and those open at shutdown
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{

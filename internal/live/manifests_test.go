@@ -15,7 +15,7 @@ func viewQ(t *testing.T, q string) view {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := viewOf(vs)
+	v, err := viewOf(vs, DefaultDVR)
 	if err != nil {
 		t.Fatalf("view of %q: %v", q, err)
 	}
@@ -166,7 +166,7 @@ func TestViewOf(t *testing.T) {
 	}
 	for _, tc := range tests {
 		q, _ := url.ParseQuery(tc.query)
-		v, err := viewOf(q)
+		v, err := viewOf(q, DefaultDVR)
 		if tc.err {
 			if !errors.Is(err, errBadQuery) {
 				t.Errorf("%q: %+v, %v; want a bad query", tc.query, v, err)

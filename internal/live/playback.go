@@ -41,7 +41,8 @@ import (
 
 // Defaults of live playback.
 const (
-	// DefaultDVR is the window of live playlists without ?dvr=.
+	// DefaultDVR is the default window of live playlists without ?dvr=
+	// (Options.DVR).
 	DefaultDVR = 30 * time.Second
 	// CacheSegment is the Cache-Control of init segments and fragments:
 	// the bytes under their URLs never change.
@@ -153,7 +154,7 @@ func (s *Service) serveMaster(w http.ResponseWriter, r *http.Request) {
 		s.failPlayback(w, r, err)
 		return
 	}
-	if _, err := viewOf(r.URL.Query()); err != nil {
+	if _, err := viewOf(r.URL.Query(), s.opt.DVR); err != nil {
 		s.failPlayback(w, r, err)
 		return
 	}
@@ -197,7 +198,7 @@ func (s *Service) manifestState(w http.ResponseWriter, r *http.Request) (*State,
 		s.failPlayback(w, r, err)
 		return nil, view{}, false
 	}
-	v, err := viewOf(r.URL.Query())
+	v, err := viewOf(r.URL.Query(), s.opt.DVR)
 	if err != nil {
 		s.failPlayback(w, r, err)
 		return nil, view{}, false

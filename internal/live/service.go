@@ -72,6 +72,9 @@ type Options struct {
 	// fragments it lists that did not arrive yet (DefaultFinishWait when
 	// 0).
 	FinishWait time.Duration
+	// DVR is the sliding window of live manifests requested without
+	// ?dvr= (DefaultDVR when 0).
+	DVR time.Duration
 }
 
 // Service holds the streams being pushed to this process: one Recorder per
@@ -110,6 +113,9 @@ func New(lib *library.Library, o Options) *Service {
 	}
 	if o.FinishWait <= 0 {
 		o.FinishWait = DefaultFinishWait
+	}
+	if o.DVR <= 0 {
+		o.DVR = DefaultDVR
 	}
 	if o.MaxFragmentBytes <= 0 {
 		o.MaxFragmentBytes = DefaultMaxFragmentBytes

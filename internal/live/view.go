@@ -11,7 +11,7 @@ import (
 // view is the part of a live stream that a manifest request asks for, from
 // its query (see viewOf):
 //
-//	(none)              a sliding window of DefaultDVR
+//	(none)              a sliding window of Options.DVR (DefaultDVR)
 //	dvr=SECONDS         a sliding window of SECONDS (at least three
 //	                    fragment durations); dvr=0: from the start
 //	type=event          from the start (HLS EVENT)
@@ -38,9 +38,9 @@ var viewParams = []string{"dvr", "type", "vbegin", "vend"}
 // maxViewParam bounds the length of a view parameter.
 const maxViewParam = 40
 
-// viewOf reads the view of a manifest request's query. Errors wrap
-// errBadQuery.
-func viewOf(q url.Values) (view, error) {
+// viewOf reads the view of a manifest request's query; dvr is the
+// window without ?dvr=. Errors wrap errBadQuery.
+func viewOf(q url.Values, dvr time.Duration) (view, error) {
 	for _, k := range viewParams {
 		if len(q[k]) > 1 || len(q.Get(k)) > maxViewParam {
 			return view{}, fmt.Errorf("%w: %s given more than once or too long", errBadQuery, k)
@@ -58,21 +58,21 @@ func viewOf(q url.Values) (view, error) {
 	if !v.begin.IsZero() && !v.end.IsZero() && !v.begin.Before(v.end) {
 		return view{}, fmt.Errorf("%w: vbegin %s is not before vend %s", errBadQuery, q.Get("vbegin"), q.Get("vend"))
 	}
-	typ, dvr := q.Get("type"), q.Get("dvr")
+	typ, dvrq := q.Get("type"), q.Get("dvr")
 	if typ != "" && typ != "event" {
 		return view{}, fmt.Errorf("%w: type=%q: the only type is event", errBadQuery, typ)
 	}
-	if shifted && (typ != "" || dvr != "") {
+	if shifted && (typ != "" || dvrq != "") {
 		return view{}, fmt.Errorf("%w: vbegin and vend cannot be combined with dvr or type", errBadQuery)
 	}
 	switch {
 	case shifted || typ == "event":
-	case dvr == "":
-		v.dvr = DefaultDVR.Seconds()
+	case dvrq == "":
+		v.dvr = dvr.Seconds()
 	default:
-		d, err := strconv.ParseFloat(dvr, 64)
+		d, err := strconv.ParseFloat(dvrq, 64)
 		if err != nil || d < 0 || math.IsNaN(d) || math.IsInf(d, 0) {
-			return view{}, fmt.Errorf("%w: dvr=%q: want a number of seconds, 0 for all", errBadQuery, dvr)
+			return view{}, fmt.Errorf("%w: dvr=%q: want a number of seconds, 0 for all", errBadQuery, dvrq)
 		}
 		v.dvr = d
 	}

@@ -79,6 +79,13 @@ type Track struct {
 	// starts, taken from the first chapter's edit list; 0 when there is none.
 	MediaTime int64
 
+	// Rendition, when not empty, names the transcoded rendition
+	// (internal/transcode) that this track stands for in manifests: a
+	// track that is not stored, with the timing of the video track it is
+	// made from and nominal sample sizes (its bit rate); its segments come
+	// from the transcoder. It is never encoded in a stored index.
+	Rendition string
+
 	// References are tref references: type -> referenced track IDs.
 	References map[string][]uint32
 

@@ -82,7 +82,8 @@ type Options struct {
 //     TrickModeScheme naming the video AdaptationSet) with one
 //     Representation per video track holding its key frames only
 //     (trick.Keyframes): codingDependency=false, maxPlayoutRate the average
-//     GOP length in frames, frameRate the nominal key frame rate. A video
+//     GOP length in frames, frameRate the nominal key frame rate; not for
+//     transcoded renditions (media.Track.Rendition). A video
 //     track with a segment without key frames (possible only for a video
 //     track other than the reference) gets no trick-mode representation.
 //
@@ -231,6 +232,9 @@ func MPD(ix *media.Index, segs []media.Segment, opt Options) ([]byte, error) {
 			EssentialProperties: []descriptorXML{{SchemeIDURI: TrickModeScheme, Value: strconv.Itoa((*sets)[0].ID)}},
 		}
 		for _, v := range videos {
+			if v.Rendition != "" {
+				continue // the original's key frames serve every rendition
+			}
 			kt := trick.Keyframes(v)
 			r, err := rep(kt, prefix+hls.TrackName(v))
 			if err != nil {

@@ -33,8 +33,12 @@ import (
 
 // TrackName names a track in URIs and DASH representation IDs: the first
 // letter of its kind and its ID, "v1" for video track 1, "a2" for audio
-// track 2 (s: subtitle, t: timecode, m: metadata, o: other).
+// track 2 (s: subtitle, t: timecode, m: metadata, o: other); a
+// transcoded rendition's track is named by its rendition ("720p").
 func TrackName(t *media.Track) string {
+	if t.Rendition != "" {
+		return t.Rendition
+	}
 	letter := "o"
 	if t.Kind != "" {
 		letter = string(t.Kind[0])

@@ -59,7 +59,8 @@ func (o *MasterOptions) iframeURI(t *media.Track) string {
 //     RESOLUTION (the coded size; rotation is not applied), FRAME-RATE and
 //     AUDIO;
 //   - every video track whose segments all start with a key frame (the
-//     reference track always does) has an I-frame variant
+//     reference track always does), transcoded renditions
+//     (media.Track.Rendition) excepted, has an I-frame variant
 //     (EXT-X-I-FRAME-STREAM-INF) with BANDWIDTH (estimated with
 //     IFrameBitrate unless given), the video CODECS and RESOLUTION;
 //   - an asset without video has one variant per audio track instead.
@@ -145,8 +146,8 @@ func Master(ix *media.Index, segs []media.Segment, opt MasterOptions) []byte {
 	}
 	if !opt.NoIFrames {
 		for _, v := range videos {
-			if !startsWithSync(ix, v, segs) {
-				continue // no I-frame playlist (see FMP4IFrames)
+			if v.Rendition != "" || !startsWithSync(ix, v, segs) {
+				continue // no I-frame playlist (see FMP4IFrames; a rendition's segments are not built yet)
 			}
 			var bw int64
 			if opt.IFrameBandwidth != nil {
