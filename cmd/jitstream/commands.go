@@ -11,7 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -29,6 +31,7 @@ import (
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/store/readcache"
+	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
 
@@ -79,6 +82,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cacheMem := sizeFlag(fs, "cache-mem", readcache.DefaultMemBytes, "memory read cache of an s3:// store (originals and indexes), e.g. 64MiB")
 	cacheDisk := sizeFlag(fs, "cache-disk", readcache.DefaultDiskBytes, "disk read cache of an s3:// store, in --spool-dir, e.g. 1GiB")
 	authOn := fs.Bool("auth", true, "ask for a user's token (or a signed link) on every user's route; false serves everything to everyone")
+	ladderFlag := fs.String("ladder", "default", `transcoded renditions offered beside each recording, e.g. "1080p=5000k,720p=3000k,480p=1200k,360p=700k" ("default": that ladder; "none": no transcoding)`)
+	transcodeJobs := fs.Int("transcode-jobs", runtime.NumCPU(), "ffmpeg processes that transcode segments at once")
+	transcodeCache := sizeFlag(fs, "transcode-cache", transcode.DefaultCacheBytes, "store space for transcoded segments, least recently used evicted first, e.g. 10GiB")
 	beaconsFile := fs.String("beacons", "", "append the ad beacons of playlist sessions to this file, as JSON lines")
 	beaconsHook := fs.String("beacons-webhook", "", "also POST each ad beacon, as JSON, to this URL")
 	if err := parse(fs, args); err != nil {
@@ -87,6 +93,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dl, err := delivery.New(dc)
 	if err != nil {
 		fmt.Fprintln(stderr, "jitstream serve:", err)
+		return errUsage
+	}
+	var ladder []transcode.Rung
+	switch *ladderFlag {
+	case "none", "default":
+	default:
+		if ladder, err = transcode.ParseLadder(*ladderFlag); err != nil {
+			fmt.Fprintln(stderr, "jitstream serve: --ladder:", err)
+			return errUsage
+		}
+	}
+	if *transcodeJobs < 1 {
+		fmt.Fprintln(stderr, "jitstream serve: --transcode-jobs: want at least 1")
 		return errUsage
 	}
 	level := slog.LevelInfo
@@ -146,12 +165,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweep sync.WaitGroup
 	sweep.Go(func() { up.Run(sweepCtx) }) // expires abandoned uploads
+	var tc *transcode.Transcoder
+	if *ladderFlag != "none" {
+		if _, err := exec.LookPath("ffmpeg"); err != nil {
+			log.Warn("no transcoded renditions: ffmpeg not found", "err", err)
+		} else {
+			tc = transcode.New(transcode.Options{Concurrency: *transcodeJobs, Store: st, CacheBytes: *transcodeCache,
+				Locker: c.shared, Logger: log})
+			defer tc.Close()
+		}
+	}
 	lv := live.New(lib, live.Options{Logger: log, IdleTimeout: *liveIdle, DVR: *liveDVR})
 	sweep.Go(func() { lv.Run(sweepCtx) }) // archives idle live streams, and those open at shutdown
 	defer func() { stopSweep(); sweep.Wait() }()
 	srv := &http.Server{
 		Handler: server.New(out, server.Options{Logger: log, Debug: *debug, Delivery: dl, Uploads: up, Auth: au, Spool: sp,
-			State: c.shared, Beacons: beacons, Live: lv}),
+			State: c.shared, Beacons: beacons, Live: lv, Transcoder: tc, Ladder: ladder}),
 		// Against slow and oversized requests (see internal/server's
 		// harden.go); no WriteTimeout: paced downloads last hours, and
 		// a client that stops reading is dropped by httpserve's write

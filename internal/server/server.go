@@ -35,6 +35,7 @@ import (
 	"github.com/jitstream/jitstream/internal/spool"
 	"github.com/jitstream/jitstream/internal/state"
 	"github.com/jitstream/jitstream/internal/streams"
+	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/tusupload"
 )
 
@@ -75,6 +76,12 @@ type Options struct {
 	// token when the server has Auth; its idle sweep is the caller's to
 	// run.
 	Live *live.Service
+	// Transcoder, if not nil, makes the transcoded renditions of Ladder
+	// that every asset's HLS and DASH manifests offer (see
+	// internal/streams and internal/transcode).
+	Transcoder *transcode.Transcoder
+	// Ladder is the renditions' ladder (transcode.DefaultLadder when nil).
+	Ladder []transcode.Rung
 }
 
 // Server is jitstream's HTTP handler.
@@ -98,7 +105,8 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
 		metrics: metrics.New(opt.Delivery)}
 	s.routes()
-	sh := streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool})
+	sh := streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool,
+		Transcoder: opt.Transcoder, Ladder: opt.Ladder})
 	sh.Register(guardedMux{s})
 	s.playback(sh)
 	dav.New(s.out, dav.Options{Logger: opt.Logger, ServeFiles: s.serveFiles, Fail: s.fail, MaxUploadBytes: opt.MaxUploadBytes}).Register(guardedMux{s})

@@ -42,7 +42,7 @@ func (h *Handler) budgetShort(a *asset, path string) ([]uint32, error) {
 	}
 	rate := a.bitrates()
 	var videos, audios []*media.Track
-	for _, t := range a.ix.Tracks {
+	for _, t := range a.mix.Tracks {
 		if t.Samples.Len() == 0 {
 			continue
 		}
@@ -127,12 +127,13 @@ func segmentTimeline(a *asset, n int, f *vfile.File) {
 	}
 }
 
-// bitrates returns the average bit rate of each track by ID, computed once
-// per asset (it sums every sample's size).
+// bitrates returns the average bit rate of each track of the manifest
+// index (renditions included) by ID, computed once per asset (it sums
+// every sample's size).
 func (a *asset) bitrates() map[uint32]int64 {
 	a.ratesOnce.Do(func() {
-		a.rates = make(map[uint32]int64, len(a.ix.Tracks))
-		for _, t := range a.ix.Tracks {
+		a.rates = make(map[uint32]int64, len(a.mix.Tracks))
+		for _, t := range a.mix.Tracks {
 			a.rates[t.ID] = t.Bitrate()
 		}
 	})

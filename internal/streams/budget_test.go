@@ -24,7 +24,7 @@ func TestBudgetShort(t *testing.T) {
 		heavy.Samples.Size[i] *= 2
 	}
 	light, audio := ix.Tracks[0], ix.Tracks[1]
-	a := &asset{meta: &library.Asset{ID: "rec"}, ix: ix, segs: ix.Segments(4 * time.Second)}
+	a := &asset{meta: &library.Asset{ID: "rec"}, ix: ix, mix: ix, segs: ix.Segments(4 * time.Second)}
 
 	// Reserve 1 Mbit/s of the budget with a session; the budget leaves
 	// room for free more.

@@ -33,7 +33,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		if tsPath, ok := strings.CutPrefix(rest, "ts/"); ok {
 			return h.hlsTS(ctx, a, tsPath)
 		}
-		t, file, err := trackFile(a.ix, path, rest)
+		t, file, err := trackFile(a.mix, path, rest)
 		if err != nil {
 			return nil, err
 		}
@@ -42,6 +42,9 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 			return h.hlsMedia(a, t)
 		case "iframes.m3u8":
 			return h.hlsIFrames(a, t)
+		}
+		if t.Rendition != "" {
+			return h.renditionFile(ctx, a, t, file)
 		}
 		return cmafFile(a, t, file)
 	case "dash":
@@ -52,9 +55,15 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		if r, ok := strings.CutPrefix(rest, "trick/"); ok {
 			trick, rest = true, r
 		}
-		t, file, err := trackFile(a.ix, path, rest)
+		t, file, err := trackFile(a.mix, path, rest)
 		if err != nil {
 			return nil, err
+		}
+		if t.Rendition != "" {
+			if trick {
+				return nil, notFound("no trick-mode stream for rendition %s", t.Rendition)
+			}
+			return h.renditionFile(ctx, a, t, file)
 		}
 		if trick {
 			if t.Kind != media.KindVideo {
@@ -83,8 +92,14 @@ func trackFile(ix *media.Index, path, rest string) (*media.Track, string, error)
 	return t, file, err
 }
 
-// trackByName finds the track named like "v1" or "a2".
+// trackByName finds the track named like "v1" or "a2", or the track of
+// the rendition named name (see withRenditions).
 func trackByName(ix *media.Index, name string) (*media.Track, error) {
+	for _, t := range ix.Tracks {
+		if t.Rendition != "" && t.Rendition == name {
+			return t, nil
+		}
+	}
 	if len(name) < 2 {
 		return nil, notFound("no track %q", name)
 	}

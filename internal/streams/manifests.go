@@ -15,7 +15,7 @@ import (
 
 // hlsMaster is the fMP4 master playlist, without the tracks of exclude.
 func (h *Handler) hlsMaster(a *asset, exclude []uint32) (*vfile.File, error) {
-	return textFile("master.m3u8", typeM3U8, hls.Master(a.ix, a.segs, hls.MasterOptions{Exclude: exclude})), nil
+	return textFile("master.m3u8", typeM3U8, hls.Master(a.mix, a.segs, hls.MasterOptions{Exclude: exclude})), nil
 }
 
 // mediaOptions are the options shared by an asset's media playlists.
@@ -27,7 +27,7 @@ func mediaOptions(a *asset, f hls.Format) hls.MediaOptions {
 func (h *Handler) hlsMedia(a *asset, t *media.Track) (*vfile.File, error) {
 	segs, ts := a.segs, a.ix.Reference().Timescale
 	if t != a.ix.Reference() {
-		segs, ts = hls.TrackSegments(a.ix, t, a.segs), t.Timescale
+		segs, ts = hls.TrackSegments(a.mix, t, a.segs), t.Timescale
 	}
 	return textFile("index.m3u8", typeM3U8, hls.Media(segs, ts, mediaOptions(a, hls.FMP4))), nil
 }
@@ -35,8 +35,8 @@ func (h *Handler) hlsMedia(a *asset, t *media.Track) (*vfile.File, error) {
 // hlsIFrames is a video track's I-frame playlist: each segment's first
 // keyframe, as a byte range of its fMP4 segment.
 func (h *Handler) hlsIFrames(a *asset, t *media.Track) (*vfile.File, error) {
-	if t.Kind != media.KindVideo {
-		return nil, notFound("no I-frame playlist for %s track %d", t.Kind, t.ID)
+	if t.Kind != media.KindVideo || t.Rendition != "" {
+		return nil, notFound("no I-frame playlist for %s track %s", t.Kind, hls.TrackName(t))
 	}
 	frames, err := hls.FMP4IFrames(a.ix, t, a.segs)
 	if err != nil {
@@ -106,7 +106,7 @@ func tsIFrames(a *asset) ([]hls.IFrame, error) {
 
 // dashMPD is the static MPD, without the tracks of exclude.
 func (h *Handler) dashMPD(a *asset, exclude []uint32) (*vfile.File, error) {
-	b, err := dash.MPD(a.ix, a.segs, dash.Options{Exclude: exclude})
+	b, err := dash.MPD(a.mix, a.segs, dash.Options{Exclude: exclude})
 	if err != nil {
 		return nil, err
 	}

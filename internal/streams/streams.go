@@ -52,6 +52,7 @@ import (
 	"github.com/jitstream/jitstream/internal/lru"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/spool"
+	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
 
@@ -85,6 +86,13 @@ type Options struct {
 	// manifests built while it is short leave out the variants that do not
 	// fit (see budgetShort).
 	Delivery *delivery.Controller
+	// Transcoder, if not nil, makes the transcoded renditions of Ladder
+	// that the manifests offer beside each asset's own tracks (see
+	// renditions.go).
+	Transcoder *transcode.Transcoder
+	// Ladder is the renditions' ladder (transcode.DefaultLadder when
+	// nil), for each asset's first video track (transcode.Renditions).
+	Ladder []transcode.Rung
 }
 
 // Handler serves streams.
@@ -130,6 +138,11 @@ type asset struct {
 	ix   *media.Index
 	segs []media.Segment
 	key  string // cache key prefix: user/id/rev/clip
+	// rends are the transcoded renditions offered (Options.Transcoder),
+	// and mix the manifest index: ix, with a track per rendition (see
+	// withRenditions).
+	rends []transcode.Rendition
+	mix   *media.Index
 	trickState
 	// rates are the tracks' bit rates by ID (see bitrates).
 	ratesOnce sync.Once
@@ -164,8 +177,19 @@ func (h *Handler) load(ctx context.Context, user, name string) (*asset, error) {
 			return nil, err
 		}
 	}
-	c := &asset{meta: a, ix: ix, segs: ix.Segments(h.opt.SegmentDuration), key: key}
+	c := &asset{meta: a, ix: ix, segs: ix.Segments(h.opt.SegmentDuration), key: key, mix: ix}
+	if h.opt.Transcoder != nil && ix.Video() != nil {
+		ladder := h.opt.Ladder
+		if ladder == nil {
+			ladder = transcode.DefaultLadder()
+		}
+		c.rends = transcode.Renditions(ladder, ix.Video())
+		c.mix = withRenditions(ix, ix.Video(), c.rends)
+	}
 	cost := int64(len(c.segs)*16 + 1024)
+	if len(c.rends) > 0 {
+		cost += int64(len(c.rends) * ix.Video().Samples.Len() * 12) // renditionTrack's Offset and Size
+	}
 	if hasClip {
 		cost += int64(len(ix.Tracks)) * 256
 	}
@@ -237,6 +261,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, user, name, path
 		cc = cacheControl
 	}
 	o := httpserve.Options{CacheControl: cc, Logger: h.log}
+	if isMaster(path) && len(a.rends) > 0 {
+		// A player that reads the master may switch to any rendition.
+		h.opt.Transcoder.PrefetchInits(h.source(a), a.rends)
+	}
 	if isMaster(path) {
 		exclude, err := h.budgetShort(a, path)
 		if err != nil {
@@ -329,6 +357,17 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		status, msg = http.StatusNotFound, "clip range outside the recording"
 	case errors.Is(err, ErrUnsupportedFormat):
 		status, msg = http.StatusNotFound, "format not available for this asset"
+	case errors.Is(err, transcode.ErrNoSegment):
+		status, msg = http.StatusNotFound, "not found"
+	case errors.Is(err, transcode.ErrBusy):
+		status, msg = http.StatusServiceUnavailable, "too many transcodes at once"
+		if d, ok := transcode.RetryAfter(err); ok {
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(d.Round(time.Second)/time.Second), 1)))
+		}
+	}
+	var fe *transcode.FFmpegError
+	if errors.As(err, &fe) {
+		status, msg = http.StatusBadGateway, "transcoding failed"
 	}
 	if status >= 500 {
 		h.log.Error("stream request failed", "path", r.URL.Path, "err", err)
