@@ -43,6 +43,10 @@
 // /proc/PID/status), its CPU (/proc/PID/stat) and the bench's own, and
 // each download's rate against its target (see pacing.go).
 //
+// Just-in-time transcoding (see transcode.go): a 1080p recording on a node
+// of its own; the time to the first byte of a never-seen 4 s 720p segment,
+// and the transcoding speed in multiples of real time, per core.
+//
 // A missed target prints FAIL but exits 0: the bench reports, it does not
 // gate. It exits 1 only when a measurement could not be made.
 package main
@@ -77,6 +81,7 @@ type config struct {
 	keep    bool
 	seed    uint64
 	bin     string
+	only    string
 }
 
 func main() {
@@ -88,6 +93,7 @@ func main() {
 	flag.BoolVar(&cfg.keep, "keep", false, "keep the temporary work directory (store, nginx root, logs)")
 	flag.Uint64Var(&cfg.seed, "seed", 1, "seed of the random range offsets (the same for both servers)")
 	flag.StringVar(&cfg.bin, "bin", "", "jitstream binary to measure (default: go build ./cmd/jitstream)")
+	flag.StringVar(&cfg.only, "only", "", `run one section only: "transcoding"`)
 	goStatic := flag.String("go-static", "", "(internal) serve this directory with Go's http.FileServer at -addr, the Go reference")
 	addr := flag.String("addr", "", "(internal) the address of -go-static")
 	flag.Parse()
@@ -98,7 +104,7 @@ func main() {
 		}
 		return
 	}
-	if cfg.minutes < 1 || (cfg.client != "go" && cfg.client != "wrk") || flag.NArg() > 0 {
+	if cfg.minutes < 1 || (cfg.client != "go" && cfg.client != "wrk") || (cfg.only != "" && cfg.only != "transcoding") || flag.NArg() > 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
@@ -135,24 +141,25 @@ type row struct {
 }
 
 type results struct {
-	Started      time.Time    `json:"started"`
-	Quick        bool         `json:"quick"`
-	Client       string       `json:"client"`
-	Fixture      *fixtureInfo `json:"fixture"`
-	IngestSec    float64      `json:"ingest_seconds"`
-	Consolidated int64        `json:"consolidated_bytes"`
-	StartupMs    float64      `json:"jitstream_startup_ms"` // exec to /healthz answering, median
-	ColdMs       []float64    `json:"cold_first_byte_ms"`
-	ColdNginxMs  []float64    `json:"nginx_cold_first_byte_ms"`
-	ColdCPUMs    []float64    `json:"cold_first_byte_server_cpu_ms"`
-	Heap         *heapResult  `json:"heap,omitempty"`
-	HeapUnpaced  *heapResult  `json:"heap_unpaced,omitempty"`
-	Streams      []*streamRes `json:"adaptive_streaming,omitempty"`
-	ObjStore     *objStoreRes `json:"object_storage,omitempty"`
-	Pacing       *paceResult  `json:"delivery_control,omitempty"`
-	LoadAvg      [2]string    `json:"loadavg_start_end"` // /proc/loadavg: the machine's other work
-	Rows         []row        `json:"rows"`
-	Problems     []string     `json:"problems,omitempty"`
+	Started      time.Time     `json:"started"`
+	Quick        bool          `json:"quick"`
+	Client       string        `json:"client"`
+	Fixture      *fixtureInfo  `json:"fixture"`
+	IngestSec    float64       `json:"ingest_seconds"`
+	Consolidated int64         `json:"consolidated_bytes"`
+	StartupMs    float64       `json:"jitstream_startup_ms"` // exec to /healthz answering, median
+	ColdMs       []float64     `json:"cold_first_byte_ms"`
+	ColdNginxMs  []float64     `json:"nginx_cold_first_byte_ms"`
+	ColdCPUMs    []float64     `json:"cold_first_byte_server_cpu_ms"`
+	Heap         *heapResult   `json:"heap,omitempty"`
+	HeapUnpaced  *heapResult   `json:"heap_unpaced,omitempty"`
+	Streams      []*streamRes  `json:"adaptive_streaming,omitempty"`
+	ObjStore     *objStoreRes  `json:"object_storage,omitempty"`
+	Pacing       *paceResult   `json:"delivery_control,omitempty"`
+	Transcode    *transcodeRes `json:"transcoding,omitempty"`
+	LoadAvg      [2]string     `json:"loadavg_start_end"` // /proc/loadavg: the machine's other work
+	Rows         []row         `json:"rows"`
+	Problems     []string      `json:"problems,omitempty"`
 
 	section string // of the rows being added
 }
@@ -269,6 +276,15 @@ func run(ctx context.Context, cfg config) error {
 		// bytes to anyone).
 		js.flags = []string{"--auth=false"}
 		fmt.Println("servers      --auth=false: no tokens")
+	}
+	if cfg.only == "transcoding" {
+		res.section = "just-in-time transcoding: 1080p H.264 to the 720p rendition"
+		if err := transcodeBench(ctx, res, js, repo, work, user); err != nil {
+			res.failed("transcoding", "-", err)
+		}
+		fmt.Println()
+		printTable(res)
+		return nil
 	}
 	c := newClient()
 	srv, err := js.start(ctx, c)
@@ -724,6 +740,15 @@ func run(ctx context.Context, cfg config) error {
 			}
 			res.failed("object storage", "-", err)
 		}
+	}
+
+	// 12. Just-in-time transcoding (see transcode.go).
+	res.section = "just-in-time transcoding: 1080p H.264 to the 720p rendition"
+	if err := transcodeBench(ctx, res, js, repo, work, user); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.failed("transcoding", "-", err)
 	}
 
 	res.LoadAvg[1] = loadAvg()

@@ -542,73 +542,14 @@ func smoothMoof(ctx context.Context, st store.Store, c smoothChunk, followers []
 }
 
 // rewriteMoof re-encodes the moof b (at moofOff in the stored object,
-// whose mdat is at mdatOff with a header of mdatHdr bytes) for Smooth:
-// see smoothMoof.
+// whose mdat is at mdatOff with a header of mdatHdr bytes) as the moof of
+// the Smooth fragment of chunk c, whose tfrf names followers (see
+// smooth.RewriteCMAF).
 func rewriteMoof(b []byte, moofOff, mdatOff, mdatHdr int64, c smoothChunk, followers []smoothChunk) ([]byte, error) {
-	box, err := mp4.DecodeBox(uint64(moofOff), bytes.NewReader(b))
-	if err != nil {
-		return nil, fmt.Errorf("%w: decode the moof: %w", errFragmentLayout, err)
-	}
-	moof, ok := box.(*mp4.MoofBox)
-	if !ok || len(moof.Trafs) != 1 || moof.Traf.Tfhd == nil || len(moof.Traf.Truns) == 0 {
-		return nil, fmt.Errorf("%w: want a moof with one traf", errFragmentLayout)
-	}
-	traf := moof.Traf
-	// The absolute start of each run's data in the stored object.
-	base := moofOff
-	if traf.Tfhd.HasBaseDataOffset() {
-		base = int64(traf.Tfhd.BaseDataOffset)
-	}
-	starts := make([]int64, len(traf.Truns))
-	for k, tr := range traf.Truns {
-		if !tr.HasDataOffset() {
-			return nil, fmt.Errorf("%w: trun without data offset", errFragmentLayout)
-		}
-		starts[k] = base + int64(tr.DataOffset)
-		if starts[k] < mdatOff+mdatHdr || starts[k] > c.frag.Size {
-			return nil, fmt.Errorf("%w: trun data at %d, outside the mdat at %d", errFragmentLayout, starts[k], mdatOff)
-		}
-	}
-	traf.Tfhd.Flags = traf.Tfhd.Flags&^0x000001 | 0x020000 // no base_data_offset; default-base-is-moof
-	if traf.Tfdt == nil {
-		if err := traf.AddChild(mp4.CreateTfdt(0)); err != nil {
-			return nil, fmt.Errorf("add a tfdt: %w", err)
-		}
-	}
-	traf.Tfdt.SetBaseMediaDecodeTime(uint64(c.t))
-	// Drop any tfxd or tfrf the encoder wrote; add ours.
-	traf.Children = slices.DeleteFunc(traf.Children, func(c mp4.Box) bool {
-		u, ok := c.(*mp4.UUIDBox)
-		return ok && (u.SubType() == "tfxd" || u.SubType() == "tfrf")
-	})
-	tfxd := mp4.NewTfxdBox(uint64(c.t), uint64(c.d))
-	tfxd.Tfxd.Version = 1
-	times, durs := make([]uint64, len(followers)), make([]uint64, len(followers))
+	la := make([]smooth.Lookahead, len(followers))
 	for k, n := range followers {
-		times[k], durs[k] = uint64(n.t), uint64(n.d)
+		la[k] = smooth.Lookahead{T: uint64(n.t), D: uint64(n.d)}
 	}
-	tfrf := mp4.NewTfrfBox(byte(len(followers)), times, durs)
-	tfrf.Tfrf.Version = 1
-	for _, bx := range []mp4.Box{tfxd, tfrf} {
-		if err := traf.AddChild(bx); err != nil {
-			return nil, fmt.Errorf("add %s: %w", bx.Type(), err)
-		}
-	}
-	size := int64(moof.Size())
-	for k, tr := range traf.Truns {
-		d := size + starts[k] - mdatOff
-		if d > 1<<31-1 {
-			return nil, fmt.Errorf("%w: data offset %d", errFragmentLayout, d)
-		}
-		tr.DataOffset = int32(d)
-	}
-	var out bytes.Buffer
-	out.Grow(int(size))
-	if err := moof.Encode(&out); err != nil {
-		return nil, fmt.Errorf("encode the moof: %w", err)
-	}
-	if int64(out.Len()) != size {
-		return nil, fmt.Errorf("internal error: moof of %d bytes, computed %d", out.Len(), size)
-	}
-	return out.Bytes(), nil
+	l := smooth.CMAFLayout{MoofOff: moofOff, MoofSize: int64(len(b)), MdatOff: mdatOff, MdatHdr: mdatHdr, Size: c.frag.Size}
+	return smooth.RewriteCMAF(b, l, uint64(c.t), uint64(c.d), 0, la)
 }

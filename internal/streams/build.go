@@ -73,7 +73,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		}
 		return cmafFile(a, t, file)
 	case "smooth":
-		return h.smooth(a, rest)
+		return h.smooth(ctx, a, rest)
 	}
 	return nil, noResource(path)
 }

@@ -1,7 +1,9 @@
 package streams_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"encoding/xml"
 	"math"
 	"net/http"
@@ -11,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/browser"
@@ -189,6 +193,62 @@ func TestRenditions(t *testing.T) {
 		}
 	})
 
+	t.Run("smooth", func(t *testing.T) {
+		murl := url + a.URLs.Smooth
+		_, b := get(murl)
+		var m struct {
+			Streams []struct {
+				Type   string `xml:"Type,attr"`
+				Levels []struct {
+					Bitrate   int64  `xml:"Bitrate,attr"`
+					FourCC    string `xml:"FourCC,attr"`
+					MaxHeight int    `xml:"MaxHeight,attr"`
+					Private   string `xml:"CodecPrivateData,attr"`
+				} `xml:"QualityLevel"`
+				C []struct {
+					T int64 `xml:"t,attr"`
+				} `xml:"c"`
+			} `xml:"StreamIndex"`
+		}
+		if err := xml.Unmarshal(b, &m); err != nil || len(m.Streams) != 2 || m.Streams[0].Type != "video" {
+			t.Fatalf("Smooth manifest: %v\n%s", err, b)
+		}
+		v := m.Streams[0]
+		var heights []int
+		for _, l := range v.Levels {
+			heights = append(heights, l.MaxHeight)
+			if l.FourCC != "H264" || !strings.HasPrefix(l.Private, "00000001") {
+				t.Errorf("quality level %+v", l)
+			}
+		}
+		if fmt.Sprint(heights) != "[720 480 360]" {
+			t.Fatalf("video quality levels of heights %v, want [720 480 360]:\n%s", heights, b)
+		}
+		// A rendition's fragment: H.264 of its size at the chunk's time.
+		frag := fmt.Sprintf("%sQualityLevels(%d)/Fragments(video=%d)", strings.TrimSuffix(murl, "Manifest"), v.Levels[2].Bitrate, v.C[1].T)
+		resp, body := get(frag)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", frag, resp.StatusCode, body)
+		}
+		f, err := mp4.DecodeFile(bytes.NewReader(body))
+		if err != nil || len(f.Segments) != 1 || len(f.Segments[0].Fragments) != 1 {
+			t.Fatalf("rendition fragment: %v", err)
+		}
+		traf := f.Segments[0].Fragments[0].Moof.Traf
+		var tfxd *mp4.TfxdData
+		for _, c := range traf.Children {
+			if u, ok := c.(*mp4.UUIDBox); ok && u.SubType() == "tfxd" {
+				tfxd = u.Tfxd
+			}
+		}
+		if tfxd == nil || tfxd.FragmentAbsoluteTime != uint64(v.C[1].T) || traf.Tfdt.BaseMediaDecodeTime() != uint64(v.C[1].T) {
+			t.Errorf("rendition fragment: tfxd %+v tfdt %d, want time %d", tfxd, traf.Tfdt.BaseMediaDecodeTime(), v.C[1].T)
+		}
+		tab := browser.New(t)
+		res := players.PlaySmooth(t, tab, murl)
+		t.Logf("%s: %+v", res.Player, res)
+	})
+
 	t.Run("h265", func(t *testing.T) {
 		h := jitserver.Ingest[assetURLs](t, e, fixtures.H265AAC(t))
 		_, b := get(url + h.URLs.HLS)
@@ -200,6 +260,15 @@ func TestRenditions(t *testing.T) {
 		t.Logf("%s: levels %+v, switches %+v", res.Player, res.Levels, res.Switches)
 		if len(res.Levels) != 1 || !strings.HasPrefix(res.Levels[0].Codecs, "avc1.") || len(res.Switches) != 1 || res.Switches[0].Height != 240 {
 			t.Errorf("hls.js levels %+v, played %+v; want the H.264 rendition only", res.Levels, res.Switches)
+		}
+		// Smooth Streaming, H.264 only: the rendition alone.
+		_, b = get(url + h.URLs.Smooth)
+		if m := string(b); strings.Count(m, "<QualityLevel ") != 2 || !strings.Contains(m, `FourCC="H264"`) || strings.Contains(m, "hvc1") {
+			t.Errorf("Smooth manifest of an H.265 asset:\n%s", m)
+		}
+		sres := players.PlaySmooth(t, tab, url+h.URLs.Smooth)
+		if sres.Height != 240 {
+			t.Errorf("dash.js (MSS) played %dx%d", sres.Width, sres.Height)
 		}
 	})
 }

@@ -53,7 +53,7 @@ const maxPresOffset = 1 << 30
 // presented, and with one wrapping ErrNoFragment when the track has no
 // chunk n.
 func Fragment(b *vfile.Builder, ix *media.Index, track *media.Track, segs []media.Segment, n int) error {
-	tracks, err := Tracks(ix)
+	tracks, err := servable(ix)
 	if err != nil {
 		return err
 	}

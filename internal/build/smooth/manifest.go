@@ -20,6 +20,23 @@ type ManifestOptions struct {
 	// ExoPlayer read it). Off, every chunk has its own c element. Either
 	// way every c element has its start time t.
 	Repeat bool
+	// VideoLevels are more QualityLevels of the video StreamIndex: the
+	// transcoded renditions of the video track, whose fragments have its
+	// chunks' times (see RewriteCMAF). With them, a video track that
+	// Smooth Streaming cannot offer itself (H.265) still has a
+	// StreamIndex, of these levels only.
+	VideoLevels []VideoLevel
+}
+
+// VideoLevel is a transcoded rendition offered as a QualityLevel.
+type VideoLevel struct {
+	// Bitrate names it in the manifest and in fragment URLs; it must
+	// differ from the video track's Bitrate and the other levels'.
+	Bitrate       int64
+	Width, Height uint32
+	// SampleEntry is the avc1 sample entry of its fragments, from which
+	// its CodecPrivateData is made.
+	SampleEntry []byte
 }
 
 // Manifest returns the Smooth Streaming client manifest of ix for the
@@ -37,7 +54,17 @@ type ManifestOptions struct {
 // presented (see Tracks).
 func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byte, error) {
 	tracks, err := Tracks(ix)
-	if err != nil {
+	renditionsOnly := false
+	if err != nil && len(opt.VideoLevels) > 0 && ix.Video() != nil {
+		// The video only through its renditions; the audio as it is.
+		tracks, renditionsOnly = []*media.Track{ix.Video()}, true
+		if a := ix.Audio(); a != nil {
+			if _, aerr := describe(a); aerr != nil {
+				return nil, aerr
+			}
+			tracks = append(tracks, a)
+		}
+	} else if err != nil {
 		return nil, err
 	}
 	ref, err := checkSegments(ix, segs)
@@ -46,9 +73,11 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 	}
 	doc := xmlMedia{MajorVersion: 2, MinorVersion: 2, TimeScale: ManifestTimeScale}
 	for _, t := range tracks {
-		s, err := describe(t)
-		if err != nil {
-			return nil, err
+		var s stream
+		if !(renditionsOnly && t == ix.Video()) {
+			if s, err = describe(t); err != nil {
+				return nil, err
+			}
 		}
 		typ := StreamType(t)
 		si := StreamIndexXML{
@@ -76,6 +105,21 @@ func Manifest(ix *media.Index, segs []media.Segment, opt ManifestOptions) ([]byt
 			ql.BitsPerSample, ql.PacketSize, ql.AudioTag = 16, 4, 255
 		}
 		si.Levels = []QualityLevelXML{ql}
+		if t == ix.Video() && len(opt.VideoLevels) > 0 {
+			if renditionsOnly {
+				si.Levels = si.Levels[:0]
+			}
+			for _, vl := range opt.VideoLevels {
+				d, err := describeVideo(t, vl.SampleEntry)
+				if err != nil {
+					return nil, fmt.Errorf("smooth streaming: rendition of %d bit/s: %w", vl.Bitrate, err)
+				}
+				si.Levels = append(si.Levels, QualityLevelXML{Index: len(si.Levels), Bitrate: vl.Bitrate, FourCC: d.fourCC,
+					MaxWidth: vl.Width, MaxHeight: vl.Height, CodecPrivateData: hexUpper(d.privData)})
+				si.MaxWidth, si.MaxHeight = max(si.MaxWidth, vl.Width), max(si.MaxHeight, vl.Height)
+			}
+			si.QualityLevels = len(si.Levels)
+		}
 		for _, c := range chunks(ref, t, segs) {
 			si.Chunks++
 			if k := len(si.C) - 1; opt.Repeat && k >= 0 {

@@ -31,6 +31,7 @@ package smooth
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -97,12 +98,35 @@ func Tracks(ix *media.Index) ([]*media.Track, error) {
 	return tracks, nil
 }
 
+// servable returns the tracks whose fragments can be served: those of
+// Tracks that Smooth Streaming can present, each on its own (the audio of
+// an H.265 asset, whose manifest offers its video through transcoded
+// renditions only: see ManifestOptions.VideoLevels).
+func servable(ix *media.Index) ([]*media.Track, error) {
+	var tracks []*media.Track
+	var firstErr error
+	for _, t := range []*media.Track{ix.Video(), ix.Audio()} {
+		if t == nil {
+			continue
+		}
+		if _, err := describe(t); err != nil {
+			firstErr = cmp.Or(firstErr, err)
+			continue
+		}
+		tracks = append(tracks, t)
+	}
+	if len(tracks) == 0 {
+		return nil, cmp.Or(firstErr, fmt.Errorf("%w: no video or audio track", ErrUnsupported))
+	}
+	return tracks, nil
+}
+
 // Lookup returns the offered track of the given stream type ("video" or
 // "audio") and bit rate (see Bitrate), as named by a fragment URL. It fails
 // with an error wrapping ErrUnsupported when ix cannot be presented, and
 // returns ok false when no offered track matches.
 func Lookup(ix *media.Index, streamType string, bitrate int64) (t *media.Track, ok bool, err error) {
-	tracks, err := Tracks(ix)
+	tracks, err := servable(ix)
 	if err != nil {
 		return nil, false, err
 	}

@@ -3,6 +3,7 @@ package smooth
 import (
 	"bytes"
 	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"os/exec"
@@ -409,14 +410,20 @@ func TestUnsupported(t *testing.T) {
 	_, err = Tracks(ix)
 	check("Tracks", err)
 	var b vfile.Builder
-	check("Fragment of the audio track", Fragment(&b, ix, ix.Audio(), segs, 0))
-	if b.Size() != 0 {
-		t.Errorf("Fragment wrote %d bytes before failing", b.Size())
+	err = Fragment(&b, ix, ix.Video(), segs, 0)
+	if !errors.Is(err, ErrNoFragment) || b.Size() != 0 {
+		t.Errorf("Fragment of the H.265 track: %v, %d bytes written; want ErrNoFragment, nothing", err, b.Size())
 	}
-	_, ok, err := Lookup(ix, TypeAudio, Bitrate(ix.Audio()))
-	check("Lookup", err)
-	if ok {
-		t.Error("Lookup found a track")
+	if _, ok, err := Lookup(ix, TypeVideo, Bitrate(ix.Video())); ok || err != nil {
+		t.Errorf("Lookup of the H.265 track: %v, %v", ok, err)
+	}
+	// The audio still serves, for a manifest that offers the video through
+	// transcoded renditions only (ManifestOptions.VideoLevels).
+	if a, ok, err := Lookup(ix, TypeAudio, Bitrate(ix.Audio())); !ok || err != nil || a != ix.Audio() {
+		t.Errorf("Lookup of the audio track: %v, %v", ok, err)
+	}
+	if err := Fragment(&b, ix, ix.Audio(), segs, 0); err != nil || b.Size() == 0 {
+		t.Errorf("Fragment of the audio track: %v", err)
 	}
 }
 
@@ -553,6 +560,46 @@ func TestParseFragmentPath(t *testing.T) {
 			}
 			if err != nil || br != tc.bitrate || typ != tc.typ || start != tc.start {
 				t.Errorf("ParseFragmentPath(%q) = %d, %q, %d, %v; want %d, %q, %d", tc.path, br, typ, start, err, tc.bitrate, tc.typ, tc.start)
+			}
+		})
+	}
+}
+
+// TestVideoLevels: transcoded renditions are more quality levels of the
+// video StreamIndex; an H.265 asset offers them alone.
+func TestVideoLevels(t *testing.T) {
+	avc := mediatest.Index(t, fixtures.H264AAC(t)).Video().SampleEntries[0]
+	levels := []VideoLevel{{Bitrate: 700_000, Width: 320, Height: 240, SampleEntry: avc}}
+	tests := []struct {
+		name    string
+		fixture string
+		want    []int64 // the video levels' bit rates; 0: the track's own
+	}{
+		{"H.264: the original and the rendition", fixtures.H264AAC(t), []int64{0, 700_000}},
+		{"H.265: the rendition alone", fixtures.H265AAC(t), []int64{700_000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ix := mediatest.Index(t, tc.fixture)
+			b, err := Manifest(ix, ix.Segments(media.DefaultSegmentDuration), ManifestOptions{VideoLevels: levels})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m xmlMedia
+			if err := xml.Unmarshal(b, &m); err != nil {
+				t.Fatal(err)
+			}
+			v := m.Streams[0]
+			if v.Type != TypeVideo || v.QualityLevels != len(tc.want) || len(v.Levels) != len(tc.want) || len(m.Streams) != 2 {
+				t.Fatalf("video StreamIndex %+v", v)
+			}
+			for i, br := range tc.want {
+				if br == 0 {
+					br = Bitrate(ix.Video())
+				}
+				if l := v.Levels[i]; l.Index != i || l.Bitrate != br || l.FourCC != "H264" || l.CodecPrivateData == "" {
+					t.Errorf("level %d: %+v, want bit rate %d", i, l, br)
+				}
 			}
 		})
 	}
