@@ -99,6 +99,13 @@ func (c *Cache[K, V]) RemoveIf(match func(K) bool) {
 	c.evicted(dropped)
 }
 
+// Cost is the total cost of the entries.
+func (c *Cache[K, V]) Cost() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cost
+}
+
 // Len is the number of entries.
 func (c *Cache[K, V]) Len() int {
 	c.mu.Lock()

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/jitstream/jitstream/internal/delivery"
+	"github.com/jitstream/jitstream/internal/transcode"
 )
 
 // Namespace prefixes jitstream's own metric names.
@@ -242,4 +243,63 @@ func (c *deliveryCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.reserved, float64(b.Reserved))
 	gauge(c.allocated, float64(allocated))
 	gauge(c.budgetSessions, float64(b.Sessions))
+}
+
+// AddTranscoder adds the metrics of a transcoder (internal/transcode),
+// read from tc.Stats at scrape time.
+func (m *Metrics) AddTranscoder(tc *transcode.Transcoder) {
+	m.reg.MustRegister(&transcodeCollector{tc: tc,
+		runs: prometheus.NewDesc(Namespace+"_transcode_runs_total",
+			"ffmpeg runs started (segments of transcoded renditions, thumbnails).", nil, nil),
+		prefetched: prometheus.NewDesc(Namespace+"_transcode_prefetched_total",
+			"Segments transcoded ahead of a request.", nil, nil),
+		failures: prometheus.NewDesc(Namespace+"_transcode_failures_total",
+			"ffmpeg runs that failed (never cached; the segment answers 502 for a while).", nil, nil),
+		busy: prometheus.NewDesc(Namespace+"_transcode_busy_total",
+			"Requests answered 503: no ffmpeg slot within the queue wait.", nil, nil),
+		seconds: prometheus.NewDesc(Namespace+"_transcode_run_seconds_total",
+			"Wall time of the ffmpeg runs that succeeded.", nil, nil),
+		running: prometheus.NewDesc(Namespace+"_transcode_running",
+			"ffmpeg processes running now.", nil, nil),
+		slots: prometheus.NewDesc(Namespace+"_transcode_slots",
+			"The most ffmpeg processes that may run at once.", nil, nil),
+		cacheBytes: prometheus.NewDesc(Namespace+"_transcode_cache_bytes",
+			"Bytes of transcoded segments in the store that this node knows of.", nil, nil),
+		cacheBudget: prometheus.NewDesc(Namespace+"_transcode_cache_budget_bytes",
+			"The budget of the transcoded segments in the store.", nil, nil),
+	})
+}
+
+// transcodeCollector reads a transcoder's statistics at scrape time.
+type transcodeCollector struct {
+	tc                                        *transcode.Transcoder
+	runs, prefetched, failures, busy, seconds *prometheus.Desc
+	running, slots, cacheBytes, cacheBudget   *prometheus.Desc
+}
+
+func (c *transcodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.runs, c.prefetched, c.failures, c.busy, c.seconds, c.running, c.slots, c.cacheBytes, c.cacheBudget} {
+		ch <- d
+	}
+}
+
+func (c *transcodeCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.tc.Stats()
+	for _, x := range []struct {
+		d *prometheus.Desc
+		t prometheus.ValueType
+		v float64
+	}{
+		{c.runs, prometheus.CounterValue, float64(s.Runs)},
+		{c.prefetched, prometheus.CounterValue, float64(s.Prefetched)},
+		{c.failures, prometheus.CounterValue, float64(s.Failures)},
+		{c.busy, prometheus.CounterValue, float64(s.Busy)},
+		{c.seconds, prometheus.CounterValue, s.RunTime.Seconds()},
+		{c.running, prometheus.GaugeValue, float64(s.Running)},
+		{c.slots, prometheus.GaugeValue, float64(s.Slots)},
+		{c.cacheBytes, prometheus.GaugeValue, float64(s.CacheBytes)},
+		{c.cacheBudget, prometheus.GaugeValue, float64(s.CacheBudget)},
+	} {
+		ch <- prometheus.MustNewConstMetric(x.d, x.t, x.v)
+	}
 }

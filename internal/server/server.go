@@ -104,6 +104,9 @@ func New(out *outputs.Outputs, opt Options) *Server {
 	opt.Logger = slog.New(auth.NewRedactingHandler(opt.Logger.Handler()))
 	s := &Server{out: out, lib: out.Library(), log: opt.Logger, opt: opt, mux: http.NewServeMux(),
 		metrics: metrics.New(opt.Delivery)}
+	if opt.Transcoder != nil {
+		s.metrics.AddTranscoder(opt.Transcoder)
+	}
 	s.routes()
 	sh := streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool,
 		Transcoder: opt.Transcoder, Ladder: opt.Ladder})

@@ -97,6 +97,11 @@ func newCache(st store.Store, budget int64, log *slog.Logger) *cache {
 	return c
 }
 
+// usage is the size and number of the objects that the LRU knows.
+func (c *cache) usage() (bytes, objects int64) {
+	return c.lru.Cost(), int64(c.lru.Len())
+}
+
 // evicted deletes the object of an entry that the LRU dropped.
 func (c *cache) evicted(key string, e *cacheEntry) {
 	if e.gone.Load() {

@@ -154,6 +154,10 @@ type Transcoder struct {
 
 	avgRun atomic.Int64 // moving average of a transcode's wall time, ns
 
+	// Counters of Stats.
+	failures, busy, prefetched atomic.Int64
+	runTime                    atomic.Int64 // ns, of the runs that succeeded
+
 	// Test hooks: runs counts ffmpeg runs; beforeRun, when set, is called
 	// with the segment's cache key when a run holds its slot, just before
 	// ffmpeg starts.
@@ -501,6 +505,7 @@ func (t *Transcoder) startLocked(key string, pinned bool, fn func(context.Contex
 		var fe *FFmpegError
 		if errors.As(err, &fe) {
 			t.rememberFailure(key, err)
+			t.failures.Add(1)
 		}
 		f.res, f.err = res, err
 		t.mu.Unlock()
@@ -569,6 +574,10 @@ func (t *Transcoder) produce(ctx context.Context, src *Source, r Rendition, n in
 	took := time.Since(start)
 	if err == nil {
 		t.observe(took)
+		t.runTime.Add(int64(took))
+		if prefetch {
+			t.prefetched.Add(1)
+		}
 		if n == 0 {
 			res.init, err = buildInit(src, r, seg.SampleEntry)
 		} else {
@@ -697,6 +706,7 @@ func (t *Transcoder) acquire(ctx context.Context) error {
 	case t.slots <- struct{}{}:
 		return nil
 	case <-timer.C:
+		t.busy.Add(1)
 		return &BusyError{RetryAfter: t.retryAfter()}
 	case <-ctx.Done():
 		return ctx.Err()
