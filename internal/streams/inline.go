@@ -104,52 +104,9 @@ func derived(f *vfile.File, p vfile.Piece) *vfile.File {
 // copyPieces writes the bytes of f to w, reading close stored ranges of
 // one object with a single Get.
 func copyPieces(ctx context.Context, st store.Store, f *vfile.File, w io.Writer) error {
-	ps := f.Pieces
-	for i := 0; i < len(ps); {
-		p := ps[i]
-		if !p.IsStored() {
-			if p.IsSource() {
-				return fmt.Errorf("streams: %s: cannot copy a spooled piece", f.Name)
-			}
-			if _, err := w.Write(p.Data); err != nil {
-				return err
-			}
-			i++
-			continue
-		}
-		// Grow a window over the following pieces of the same object.
-		lo, hi := p.Off, p.Off+p.Len
-		j := i + 1
-		for ; j < len(ps) && ps[j].IsStored() && ps[j].Object == p.Object; j++ {
-			q := ps[j]
-			if q.Off < lo || q.Off > hi+inlineReadGap {
-				break
-			}
-			hi = max(hi, q.Off+q.Len)
-		}
-		win, err := read(ctx, st, p.Object, lo, hi-lo)
-		if err != nil {
-			return err
-		}
-		for k := i; k < j; k++ {
-			if _, err := w.Write(win[ps[k].Off-lo : ps[k].Off-lo+ps[k].Len]); err != nil {
-				return err
-			}
-		}
-		i = j
+	if err := vfile.Copy(ctx, st, f, w, inlineReadGap); err != nil {
+		return fmt.Errorf("streams: %s: %w", f.Name, err)
 	}
 	return nil
 }
 
-func read(ctx context.Context, st store.Store, obj string, off, n int64) ([]byte, error) {
-	rc, err := st.Get(ctx, obj, off, n)
-	if err != nil {
-		return nil, fmt.Errorf("streams: %w", err)
-	}
-	defer rc.Close()
-	b := make([]byte, n)
-	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("streams: read %s at %d: %w", obj, off, err)
-	}
-	return b, nil
-}

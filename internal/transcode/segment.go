@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/Eyevinn/mp4ff/avc"
@@ -200,56 +199,9 @@ func sourceSegment(ctx context.Context, src *Source, n int) ([]byte, error) {
 // between video chunks of an interleaved original).
 const readGap = 256 << 10
 
-// readFile returns the bytes of f, reading close stored ranges of one
-// object with a single Get.
+// readFile reads the bytes of f (a segment's pieces) from st.
 func readFile(ctx context.Context, st store.Store, f *vfile.File) ([]byte, error) {
-	out := make([]byte, 0, f.Size)
-	ps := f.Pieces
-	for i := 0; i < len(ps); {
-		p := ps[i]
-		if !p.IsStored() {
-			if p.IsSource() {
-				return nil, errors.New("cannot read a spooled piece")
-			}
-			out = append(out, p.Data...)
-			i++
-			continue
-		}
-		lo, hi := p.Off, p.Off+p.Len
-		j := i + 1
-		for ; j < len(ps) && ps[j].IsStored() && ps[j].Object == p.Object; j++ {
-			q := ps[j]
-			if q.Off < lo || q.Off > hi+readGap {
-				break
-			}
-			hi = max(hi, q.Off+q.Len)
-		}
-		win, err := readRange(ctx, st, p.Object, lo, hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		for k := i; k < j; k++ {
-			out = append(out, win[ps[k].Off-lo:ps[k].Off-lo+ps[k].Len]...)
-		}
-		i = j
-	}
-	if int64(len(out)) != f.Size {
-		return nil, fmt.Errorf("read %d bytes of a %d-byte segment", len(out), f.Size)
-	}
-	return out, nil
-}
-
-func readRange(ctx context.Context, st store.Store, key string, off, n int64) ([]byte, error) {
-	rc, err := st.Get(ctx, key, off, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b := make([]byte, n)
-	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("read %s at %d: %w", key, off, err)
-	}
-	return b, nil
+	return vfile.ReadAll(ctx, st, f, readGap)
 }
 
 // parseOutput returns the samples of ffmpeg's fragmented MP4 output and

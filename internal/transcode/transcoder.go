@@ -290,6 +290,12 @@ func (t *Transcoder) Prefetch(src Source, r Rendition, n int) {
 	if src.check(r, n) != nil || n+1 >= len(src.Segments) || t.cache == nil {
 		return
 	}
+	t.background(func() { t.prefetch(&src, r, n) })
+}
+
+// background runs fn in a goroutine of its own as a prefetch, unless the
+// transcoder is closed or Concurrency-1 prefetches run already.
+func (t *Transcoder) background(fn func()) {
 	t.mu.Lock()
 	if t.closed || t.prefetching >= t.maxPrefetch {
 		t.mu.Unlock()
@@ -305,7 +311,7 @@ func (t *Transcoder) Prefetch(src Source, r Rendition, n int) {
 			t.prefetching--
 			t.mu.Unlock()
 		}()
-		t.prefetch(&src, r, n)
+		fn()
 	}()
 }
 
@@ -330,21 +336,7 @@ func (t *Transcoder) PrefetchInits(src Source, rs []Rendition) {
 	if len(todo) == 0 {
 		return
 	}
-	t.mu.Lock()
-	if t.closed || t.prefetching >= t.maxPrefetch {
-		t.mu.Unlock()
-		return
-	}
-	t.prefetching++
-	t.wg.Add(1)
-	t.mu.Unlock()
-	go func() {
-		defer t.wg.Done()
-		defer func() {
-			t.mu.Lock()
-			t.prefetching--
-			t.mu.Unlock()
-		}()
+	t.background(func() {
 		for _, r := range todo {
 			if !t.tryPrefetchSlot() {
 				return
@@ -358,7 +350,7 @@ func (t *Transcoder) PrefetchInits(src Source, rs []Rendition) {
 			}
 			<-f.done
 		}
-	}()
+	})
 }
 
 func (t *Transcoder) prefetch(src *Source, r Rendition, n int) {
