@@ -282,9 +282,9 @@ const (
 
 // TestLivePlayback: while ffmpeg pushes 60 s in real time, 4 s segments,
 // two video bit rates and audio:
-//   - ffmpeg reads the live HLS; hls.js plays it, dash.js the live DASH
-//     (from another node) and the live Smooth, each within three segment
-//     durations of the live edge;
+//   - ffmpeg reads the live HLS (ffprobe starting from its last segment),
+//     hls.js plays it, dash.js the live DASH (from another node) and the
+//     live Smooth, each within three segment durations of the live edge;
 //   - the other node's sliding window slides;
 //   - the live Smooth fragments carry tfrf boxes naming the fragments that
 //     really follow (checkLiveSmooth);
@@ -339,8 +339,17 @@ func TestLivePlayback(t *testing.T) {
 
 	// ffmpeg reads the live HLS and the other node's sliding window is
 	// watched while the players play, one after the other.
+	st, err := live.LoadState(ctx, e.Store, "alice", "show")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ffmpegErr := make(chan error, 1)
-	go func() { ffmpegErr <- readLive(ctx, e.url+base+"hls/master.m3u8") }()
+	var ffmpegLatency float64
+	go func() {
+		var err error
+		ffmpegLatency, err = readLive(ctx, e.url+base+"hls/master.m3u8", st.Start)
+		ffmpegErr <- err
+	}()
 	windowErr := make(chan error, 1)
 	go func() { windowErr <- watchWindow(ctx, other+base+"hls/stream0/index.m3u8", 3*liveSegment) }()
 	t.Run("smooth", func(t *testing.T) { checkLiveSmooth(t, e, e.url+base+"smooth/", 2) })
@@ -358,6 +367,11 @@ func TestLivePlayback(t *testing.T) {
 	}
 	if err := <-ffmpegErr; err != nil {
 		t.Errorf("ffmpeg reading the live HLS: %v", err)
+	} else {
+		t.Logf("ffprobe: latency %.2f s", ffmpegLatency)
+		if limit := 3.0 * liveSegment; ffmpegLatency > limit || ffmpegLatency < 0 {
+			t.Errorf("ffprobe reads %.2f s behind the live edge, want at most %g s (three segment durations)", ffmpegLatency, limit)
+		}
 	}
 	if err := <-windowErr; err != nil {
 		t.Errorf("sliding window: %v", err)
@@ -435,15 +449,44 @@ func checkTimeShift(t *testing.T, e *env, base string) {
 	get(t, base+"hls/stream0/index.m3u8?vbegin="+at(1)+"&dvr=4", http.StatusBadRequest)
 }
 
-// readLive reads 4 s of the live HLS at url with ffmpeg; any message is
-// an error.
-func readLive(ctx context.Context, url string) error {
+// readLive reads 4 s of the live HLS at url with ffmpeg (any message is
+// an error) and, at the same time, measures how far behind the live edge
+// ffprobe starts reading it, from its last segment (-live_start_index -1,
+// ffmpeg's HLS client option, as hls.js's liveSyncDurationCount): the
+// wall-clock time since start (the stream's media time 0) when its first
+// video packet arrives, less that packet's presentation time.
+func readLive(ctx context.Context, url string, start time.Time) (latency float64, err error) {
+	probe := exec.CommandContext(ctx, "ffprobe", "-v", "error", "-live_start_index", "-1", "-select_streams", "v:0",
+		"-show_entries", "packet=pts_time", "-of", "csv=p=0", "-read_intervals", "%+1", url)
+	stdout, err := probe.StdoutPipe()
+	if err != nil {
+		return 0, err
+	}
+	var stderr bytes.Buffer
+	probe.Stderr = &stderr
+	if err := probe.Start(); err != nil {
+		return 0, err
+	}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		probe.Wait()
+		return 0, fmt.Errorf("ffprobe read no packet of %s: %s", url, stderr.Bytes())
+	}
+	now := time.Now()
+	pts, perr := strconv.ParseFloat(strings.TrimSpace(sc.Text()), 64)
+	for sc.Scan() {
+	}
+	if err := probe.Wait(); err != nil || perr != nil {
+		return 0, fmt.Errorf("ffprobe %s: %v %v: %s", url, err, perr, stderr.Bytes())
+	}
+	latency = now.Sub(start).Seconds() - pts
+
 	out, err := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-t", "4",
 		"-i", url, "-f", "null", "-").CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		return fmt.Errorf("%v: %s", err, out)
+		return latency, fmt.Errorf("%v: %s", err, out)
 	}
-	return nil
+	return latency, nil
 }
 
 // watchWindow polls the live media playlist at url with ?dvr=dvr until its
