@@ -74,6 +74,8 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		return cmafFile(a, t, file)
 	case "smooth":
 		return h.smooth(ctx, a, rest)
+	case "thumbs":
+		return h.thumbs(ctx, a, path, rest)
 	}
 	return nil, noResource(path)
 }

@@ -109,4 +109,3 @@ func copyPieces(ctx context.Context, st store.Store, f *vfile.File, w io.Writer)
 	}
 	return nil
 }
-

@@ -104,9 +104,10 @@ func tsIFrames(a *asset) ([]hls.IFrame, error) {
 	return frames, nil
 }
 
-// dashMPD is the static MPD, without the tracks of exclude.
+// dashMPD is the static MPD, without the tracks of exclude, with the
+// image AdaptationSet of the thumbnail sheets when there are thumbnails.
 func (h *Handler) dashMPD(a *asset, exclude []uint32) (*vfile.File, error) {
-	b, err := dash.MPD(a.mix, a.segs, dash.Options{Exclude: exclude})
+	b, err := dash.MPD(a.mix, a.segs, dash.Options{Exclude: exclude, Thumbnails: h.dashThumbnails(a)})
 	if err != nil {
 		return nil, err
 	}

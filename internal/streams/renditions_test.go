@@ -3,8 +3,8 @@ package streams_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"encoding/xml"
+	"fmt"
 	"math"
 	"net/http"
 	"os"

@@ -16,6 +16,8 @@
 //	dash/{track}/init.mp4, {n}.m4s  CMAF segments; dash/trick/{track}/... keyframes only
 //	smooth/Manifest                 Smooth Streaming client manifest
 //	smooth/QualityLevels({bitrate})/Fragments({type}={time})
+//	thumbs/{t}.jpg, {w}/{t}.jpg     picture at t seconds, 320 or w (160, 320, 640) pixels wide (with a transcoder)
+//	thumbs/sprite-{k}.jpg           thumbnail sprite sheet k; thumbs/thumbnails.vtt its WebVTT track (see thumbs.go)
 //
 // Every URL in a manifest is relative, so that a manifest reached through a
 // signed link (/s/{exp}.{sig}/streams/..., see internal/auth) leads to

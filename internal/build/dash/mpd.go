@@ -68,6 +68,9 @@ type Options struct {
 	// TrickPrefix prefixes the trick-mode Representation@id; default
 	// "trick/".
 	TrickPrefix string
+	// Thumbnails, when set, adds an image AdaptationSet of thumbnail
+	// sheets (see ThumbnailSet).
+	Thumbnails *ThumbnailSet
 }
 
 // MPD returns the static MPD of ix, whose media segments are segs (from
@@ -85,7 +88,10 @@ type Options struct {
 //     GOP length in frames, frameRate the nominal key frame rate; not for
 //     transcoded renditions (media.Track.Rendition). A video
 //     track with a segment without key frames (possible only for a video
-//     track other than the reference) gets no trick-mode representation.
+//     track other than the reference) gets no trick-mode representation;
+//   - with Options.Thumbnails, an image AdaptationSet (contentType image,
+//     mimeType image/jpeg) of tiled thumbnail sheets, as DASH-IF IOP 6.2.6
+//     describes it (see ThumbnailSet).
 //
 // Representation@id is hls.TrackName; @bandwidth is the peak segment bit
 // rate with the fMP4 overhead estimates (hls.PeakBitrate). Every
@@ -257,6 +263,13 @@ func MPD(ix *media.Index, segs []media.Segment, opt Options) ([]byte, error) {
 		}
 	}
 
+	if opt.Thumbnails != nil {
+		if err := opt.Thumbnails.check(ix.Duration()); err != nil {
+			return nil, err
+		}
+		*sets = append(*sets, thumbnailSet(opt.Thumbnails, len(*sets)+1))
+	}
+
 	var b bytes.Buffer
 	b.WriteString(xml.Header)
 	enc := xml.NewEncoder(&b)
@@ -364,8 +377,8 @@ type adaptationSetXML struct {
 	ContentType         string              `xml:"contentType,attr"`
 	MimeType            string              `xml:"mimeType,attr"`
 	Lang                string              `xml:"lang,attr,omitempty"`
-	SegmentAlignment    bool                `xml:"segmentAlignment,attr"`
-	StartWithSAP        int                 `xml:"startWithSAP,attr"`
+	SegmentAlignment    bool                `xml:"segmentAlignment,attr,omitempty"`
+	StartWithSAP        int                 `xml:"startWithSAP,attr,omitempty"`
 	MaxWidth            uint32              `xml:"maxWidth,attr,omitempty"`
 	MaxHeight           uint32              `xml:"maxHeight,attr,omitempty"`
 	MaxFrameRate        string              `xml:"maxFrameRate,attr,omitempty"`
@@ -385,6 +398,7 @@ type representationXML struct {
 	MaxPlayoutRate    int                `xml:"maxPlayoutRate,attr,omitempty"`
 	CodingDependency  *bool              `xml:"codingDependency,attr,omitempty"`
 	AudioChannels     []descriptorXML    `xml:"AudioChannelConfiguration"`
+	Essential         []descriptorXML    `xml:"EssentialProperty"` // thumbnail_tile
 	SegmentTemplate   segmentTemplateXML `xml:"SegmentTemplate"`
 }
 
@@ -396,7 +410,8 @@ type descriptorXML struct {
 type segmentTemplateXML struct {
 	Timescale              uint32              `xml:"timescale,attr"`
 	PresentationTimeOffset uint64              `xml:"presentationTimeOffset,attr,omitempty"`
-	Initialization         string              `xml:"initialization,attr"`
+	Duration               int64               `xml:"duration,attr,omitempty"` // thumbnail sheets
+	Initialization         string              `xml:"initialization,attr,omitempty"`
 	Media                  string              `xml:"media,attr"`
 	StartNumber            int                 `xml:"startNumber,attr"`
 	Timeline               *segmentTimelineXML `xml:"SegmentTimeline"`
