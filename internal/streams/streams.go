@@ -16,7 +16,8 @@
 //	dash/{track}/init.mp4, {n}.m4s  CMAF segments; dash/trick/{track}/... keyframes only
 //	smooth/Manifest                 Smooth Streaming client manifest
 //	smooth/QualityLevels({bitrate})/Fragments({type}={time})
-//	thumbs/{t}.jpg, {w}/{t}.jpg     picture at t seconds, 320 or w (160, 320, 640) pixels wide (with a transcoder)
+//	thumbs/{t}.jpg, {w}/{t}.jpg     picture at t seconds, 320 or w (160, 320, 640) pixels wide (with a
+//	                                transcoder); thumbs/{t}.jpg?w={w} is thumbs/{w}/{t}.jpg
 //	thumbs/sprite-{k}.jpg           thumbnail sprite sheet k; thumbs/thumbnails.vtt its WebVTT track (see thumbs.go)
 //
 // Every URL in a manifest is relative, so that a manifest reached through a
@@ -242,7 +243,14 @@ var ErrBadClip = errors.New("bad clip")
 
 // serveStream serves one resource under /streams/{user}/{asset}/.
 func (h *Handler) serveStream(w http.ResponseWriter, r *http.Request) {
-	h.serve(w, r, r.PathValue("user"), r.PathValue("asset"), r.PathValue("path"), "")
+	path := r.PathValue("path")
+	// thumbs/{t}.jpg?w=W is thumbs/{W}/{t}.jpg (the path names the
+	// cached file).
+	if width := r.URL.Query().Get("w"); width != "" && strings.Count(path, "/") == 1 &&
+		strings.HasPrefix(path, "thumbs/") && strings.HasSuffix(path, ".jpg") && !strings.HasPrefix(path, "thumbs/sprite-") {
+		path = "thumbs/" + width + "/" + strings.TrimPrefix(path, "thumbs/")
+	}
+	h.serve(w, r, r.PathValue("user"), r.PathValue("asset"), path, "")
 }
 
 // serve serves path of the asset (or clip) name of user; cacheControl, if

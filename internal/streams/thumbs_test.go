@@ -252,6 +252,7 @@ func TestThumbnails(t *testing.T) {
 			{"thumbs/6.5.jpg", 6.5, 320},       // segment 1
 			{"thumbs/320/7.25.jpg", 7.25, 320}, // segment 1, between frames: 7.2333 shows
 			{"thumbs/640/11.5.jpg", 11.5, 640}, // segment 2
+			{"thumbs/6.5.jpg?w=160", 6.5, 160}, // the width as a query
 		}
 		for _, tc := range tests {
 			resp, b := httpt.Get(t, root+tc.path)
@@ -286,7 +287,7 @@ func TestThumbnails(t *testing.T) {
 			"thumbs/1e1.jpg", "thumbs/1..jpg", "thumbs/.5.jpg", "thumbs/1.", "thumbs/1.png", "thumbs/",
 			"thumbs/200/1.jpg", "thumbs/0320/1.jpg", "thumbs/w320/1.jpg", "thumbs/320/x.jpg", "thumbs/320/",
 			"thumbs/sprite-1.jpg", "thumbs/sprite-01.jpg", "thumbs/sprite--1.jpg", "thumbs/sprite-x.jpg", "thumbs/sprite-0.png",
-			"thumbs/thumbs.vtt", "thumbs/1/2/3.jpg",
+			"thumbs/thumbs.vtt", "thumbs/1/2/3.jpg", "thumbs/1.jpg?w=200", "thumbs/1.jpg?w=x",
 		} {
 			resp, b := httpt.Get(t, root+p)
 			if resp.StatusCode != http.StatusNotFound || !json.Valid(b) {
