@@ -1,6 +1,8 @@
 // Package outputs maps a user's library onto a static-looking file system of
 // virtual files: for every asset its consolidated MP4, its fragmented MP4,
-// its original chapters, and clips of any time range. Built files are cached.
+// its original chapters, clips of any time range and, with a transcoder,
+// an MP4 of each transcoded rendition (renditions.go). Built files are
+// cached.
 package outputs
 
 import (
@@ -57,6 +59,13 @@ type Outputs struct {
 	// lasts, holding) a copy of its own.
 	mu       sync.Mutex
 	building map[string]*building
+
+	// rend configures the rendition files (SetRenditions); without a
+	// transcoder there are none. verified holds, by cache key, when the
+	// segment objects of a complete rendition file were last found in
+	// the store (under mu).
+	rend     RenditionOptions
+	verified map[string]time.Time
 }
 
 // building is a build in progress (see Outputs.cached).
@@ -134,6 +143,12 @@ type Entry struct {
 	ModTime time.Time `json:"modified"`
 	Asset   string    `json:"asset"`
 	URL     string    `json:"url"`
+	// Rendition is the name of a rendition file's rendition ("480p").
+	Rendition string `json:"rendition,omitempty"`
+	// Note, when set, says why the file has no size yet (Size is 0): a
+	// rendition being transcoded, which downloads meanwhile as a
+	// fragmented MP4 without size.
+	Note string `json:"note,omitempty"`
 }
 
 // FilesURL is the URL path of a file in user's file-system view.
@@ -162,6 +177,11 @@ func (o *Outputs) Entries(ctx context.Context, a *library.Asset) ([]Entry, error
 		}
 		out = append(out, Entry{Name: name, Kind: k.kind, Size: f.Size, ModTime: f.ModTime, Asset: a.ID, URL: FilesURL(a.User, name)})
 	}
+	rends, err := o.renditionEntries(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rends...)
 	// An example clip: the first ten seconds (any range works, see URLs).
 	clip := url.Values{"start": {"0"}, "end": {"10"}}
 	name := a.ID + SuffixConsolidated + "?" + clip.Encode()
@@ -196,41 +216,63 @@ func (o *Outputs) List(ctx context.Context, user string) ([]Entry, error) {
 
 // Open resolves name (a path relative to the user's root, unescaped) with
 // its query to a virtual file. A query with rate asks for trick play (see
-// OpenDelivery, which also says how to pace the file).
+// OpenDelivery, which also says how to pace the file). A rendition file
+// not transcoded whole yet is no virtual file: Open fails with an error
+// wrapping ErrIncomplete (OpenDelivery returns its Stream).
 func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*vfile.File, error) {
 	if id, frag, ok := trickTarget(name, q); ok {
 		f, _, err := o.openTrick(ctx, user, name, id, frag, q)
 		return f, err
 	}
+	f, st, err := o.open(ctx, user, name, q)
+	if err == nil && st != nil {
+		return nil, fmt.Errorf("%w: %s", ErrIncomplete, name)
+	}
+	return f, err
+}
+
+// open is Open without trick play: a virtual file, or the stream of a
+// rendition file not transcoded whole yet.
+func (o *Outputs) open(ctx context.Context, user, name string, q url.Values) (*vfile.File, *Stream, error) {
 	if id, file, ok := strings.Cut(name, "/"); ok {
 		a, err := o.lib.Asset(ctx, user, id)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		for i, c := range a.Chapters {
 			if c.Name == file {
-				return o.original(ctx, a, i)
+				f, err := o.original(ctx, a, i)
+				return f, nil, err
 			}
 		}
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	var frag bool
 	id, ok := strings.CutSuffix(name, SuffixFMP4)
 	if ok {
 		frag = true
 	} else if id, ok = strings.CutSuffix(name, SuffixConsolidated); !ok {
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, name)
+		return nil, nil, fmt.Errorf("%w: %s", ErrNotFound, name)
 	}
 	sel, err := ParseSelection(q)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a, err := o.lib.Asset(ctx, user, id)
 	if err != nil {
-		return nil, err
+		if !frag && errors.Is(err, library.ErrUnknownAsset) {
+			// No asset id: maybe id_rendition.
+			if t, ok, rerr := o.resolveRendition(ctx, user, id); ok {
+				if rerr != nil {
+					return nil, nil, rerr
+				}
+				return o.openRendition(ctx, t, q)
+			}
+		}
+		return nil, nil, err
 	}
 	key := fmt.Sprintf("%s/%s/%s/%t/%d/%d", a.User, a.ID, a.Rev, frag, sel.Start, sel.End)
-	return o.cached(ctx, key, func() (*vfile.File, error) {
+	f, err := o.cached(ctx, key, func() (*vfile.File, error) {
 		ix, err := o.lib.Index(ctx, a)
 		if err != nil {
 			return nil, err
@@ -248,6 +290,7 @@ func (o *Outputs) Open(ctx context.Context, user, name string, q url.Values) (*v
 		f.ModTime = a.Ingested
 		return f, nil
 	})
+	return f, nil, err
 }
 
 // original returns chapter c of asset a, byte-exact, with its timeline

@@ -36,6 +36,10 @@ type Delivery struct {
 	Trick bool
 	// Rate is the requested trick rate (0 without rate).
 	Rate int
+	// Stream, when not nil, is a rendition file not transcoded whole yet
+	// (the file is then nil): serve it with Stream.Serve, not as a
+	// virtual file.
+	Stream *Stream
 }
 
 // OpenDelivery is Open, and says how to pace the file. Open resolves the
@@ -45,8 +49,8 @@ func (o *Outputs) OpenDelivery(ctx context.Context, user, name string, q url.Val
 	if id, frag, ok := trickTarget(name, q); ok {
 		return o.openTrick(ctx, user, name, id, frag, q)
 	}
-	f, err := o.Open(ctx, user, name, q)
-	return f, Delivery{Speed: 1}, err
+	f, st, err := o.open(ctx, user, name, q)
+	return f, Delivery{Speed: 1, Stream: st}, err
 }
 
 // trickTarget reports whether name and q ask for a trick stream: the

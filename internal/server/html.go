@@ -28,7 +28,7 @@ Open the link that <code>jitstream tokens create --user NAME</code> prints once,
 {{range .Users}}<li><a href="/files/{{path .}}/">{{.}}</a></li>{{else}}<li>none yet: <code>jitstream ingest --user alice FILE.MP4</code></li>{{end}}</ul>{{end}}</body></html>{{end}}
 {{define "listing"}}{{template "head" .Title}}<h1>{{.Title}}</h1>
 <table><tr><th>Name</th><th>Kind</th><th>Size</th><th>Modified</th><th></th></tr>
-{{range .Entries}}<tr><td><a href="{{.URL}}">{{.Name}}</a></td><td>{{.Kind}}</td><td class="n">{{size .Size}}</td>
+{{range .Entries}}<tr><td><a href="{{.URL}}">{{.Name}}</a></td><td>{{.Kind}}</td><td class="n">{{if .Note}}<span title="{{.Note}}">transcoding</span>{{else}}{{size .Size}}{{end}}</td>
 <td>{{.ModTime.Format "2006-01-02 15:04"}}</td><td>{{if eq .Kind "consolidated"}}<a href="{{.Watch}}">▶ watch</a>{{end}}</td></tr>
 {{else}}<tr><td colspan="5">No files yet.</td></tr>{{end}}</table>
 <p>Clips: add <code>?start=SECONDS&amp;end=SECONDS</code> to a <code>.mp4</code> URL.</p></body></html>{{end}}

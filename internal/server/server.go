@@ -316,6 +316,12 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, user, name s
 		s.fail(w, r, err)
 		return
 	}
+	if how.Stream != nil {
+		// A rendition file still being transcoded: a fragmented MP4
+		// without size, counted against the budget but not paced.
+		how.Stream.Serve(w, r, outputs.StreamOptions{Delivery: s.opt.Delivery, Fail: s.fail, Logger: s.log})
+		return
+	}
 	// Originals, consolidated files, clips and fragmented MP4s are all
 	// played while they download: paced as progressive files. A trick
 	// stream is paced by its own timeline; the normal stream sent instead
