@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -19,7 +18,6 @@ import (
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 	"github.com/jitstream/jitstream/internal/media"
-	"github.com/jitstream/jitstream/internal/store"
 	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -505,14 +503,14 @@ const headBytes = 64 << 10
 func (o *Outputs) readFragment(ctx context.Context, init []byte, obj transcode.SegmentObject) (*media.Fragment, error) {
 	st := o.lib.Store()
 	n := min(obj.Size, headBytes)
-	head, err := readRange(ctx, st, obj.Key, 0, n)
+	head, err := vfile.ReadRange(ctx, st, obj.Key, 0, n)
 	if err != nil {
 		return nil, err
 	}
 	if len(head) >= 8 && string(head[4:8]) == "moof" {
 		// The moof and a large mdat header.
 		if need := min(obj.Size, int64(binary.BigEndian.Uint32(head))+16); need > n {
-			if head, err = readRange(ctx, st, obj.Key, 0, need); err != nil {
+			if head, err = vfile.ReadRange(ctx, st, obj.Key, 0, need); err != nil {
 				return nil, err
 			}
 		}
@@ -529,19 +527,6 @@ func (o *Outputs) readFragment(ctx context.Context, init []byte, obj transcode.S
 	return fr, nil
 }
 
-// readRange reads the bytes [off, off+n) of the object key.
-func readRange(ctx context.Context, st store.Store, key string, off, n int64) ([]byte, error) {
-	rc, err := st.Get(ctx, key, off, n)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	b := make([]byte, n)
-	if _, err := io.ReadFull(rc, b); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", key, err)
-	}
-	return b, nil
-}
 
 // renditionEntries lists the rendition files of asset a: with their sizes
 // when complete (built now if needed), else with size 0 and a note.
@@ -823,7 +808,7 @@ func (s *Stream) audioFragment(ctx context.Context, sw *streamWriter, seg media.
 		data := p.Data
 		if p.IsStored() {
 			var err error
-			if data, err = readRange(ctx, st, p.Object, p.Off, p.Len); err != nil {
+			if data, err = vfile.ReadRange(ctx, st, p.Object, p.Off, p.Len); err != nil {
 				return fmt.Errorf("outputs: %s: audio: %w", s.Name, err)
 			}
 		}

@@ -39,24 +39,11 @@ func (src *Source) check(r Rendition, n int) error {
 	if err := r.check(); err != nil {
 		return err
 	}
-	switch {
-	case src.Index == nil || src.Track == nil || src.Store == nil:
-		return errors.New("transcode: source without index, track or store")
-	case src.Key == "":
-		return errors.New("transcode: source without key")
-	case src.Track.Kind != media.KindVideo:
-		return fmt.Errorf("transcode: %s: track %d is not video", src.Key, src.Track.ID)
-	case src.Index.Reference() == nil:
-		return fmt.Errorf("transcode: %s: index has no reference track", src.Key)
-	case n < 0 || n >= len(src.Segments):
+	if err := src.checkVideo(); err != nil {
+		return err
+	}
+	if n < 0 || n >= len(src.Segments) {
 		return fmt.Errorf("transcode: %s: segment %d out of range [0, %d): %w", src.Key, n, len(src.Segments), ErrNoSegment)
-	}
-	found := false
-	for _, t := range src.Index.Tracks {
-		found = found || t == src.Track
-	}
-	if !found {
-		return fmt.Errorf("transcode: %s: track %d is not a track of the index", src.Key, src.Track.ID)
 	}
 	return nil
 }

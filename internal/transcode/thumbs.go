@@ -258,7 +258,8 @@ func (l SpriteLayout) check() error {
 	return nil
 }
 
-// checkVideo reports whether src has what thumbnails are made from.
+// checkVideo reports whether src has what renditions and thumbnails are
+// made from: a video track of its index with samples, segments, a key.
 func (src *Source) checkVideo() error {
 	switch {
 	case src.Index == nil || src.Track == nil || src.Store == nil:

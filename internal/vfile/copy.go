@@ -45,7 +45,7 @@ func Copy(ctx context.Context, g Getter, f *File, w io.Writer, gap int64) error 
 			}
 			hi = max(hi, q.Off+q.Len)
 		}
-		win, err := readRange(ctx, g, p.Object, lo, hi-lo)
+		win, err := ReadRange(ctx, g, p.Object, lo, hi-lo)
 		if err != nil {
 			return err
 		}
@@ -71,8 +71,8 @@ func ReadAll(ctx context.Context, g Getter, f *File, gap int64) ([]byte, error) 
 	return b.Bytes(), nil
 }
 
-// readRange reads n bytes at off of the object key.
-func readRange(ctx context.Context, g Getter, key string, off, n int64) ([]byte, error) {
+// ReadRange reads n bytes at off of the object key.
+func ReadRange(ctx context.Context, g Getter, key string, off, n int64) ([]byte, error) {
 	rc, err := g.Get(ctx, key, off, n)
 	if err != nil {
 		return nil, err
