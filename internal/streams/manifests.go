@@ -52,10 +52,15 @@ func (h *Handler) hlsTSMaster(a *asset) (*vfile.File, error) {
 		return nil, err
 	}
 	opt := hls.TSMasterOptions{MediaURI: "index.m3u8", IFrameURI: "iframes.m3u8", NoIFrames: len(frames) == 0}
+	for _, t := range a.mix.Tracks {
+		if t.Rendition != "" {
+			opt.Renditions = append(opt.Renditions, t)
+		}
+	}
 	if len(frames) > 0 {
 		opt.IFrameBandwidth = hls.IFramesPeakBitrate(frames, 1000)
 	}
-	return textFile("master.m3u8", typeM3U8, hls.TSMaster(a.ix, a.segs, opt)), nil
+	return textFile("master.m3u8", typeM3U8, hls.TSMaster(a.mix, a.segs, opt)), nil
 }
 
 // hlsTSMedia is the media playlist of the MPEG-TS variant.

@@ -22,6 +22,7 @@ import (
 	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
 	"github.com/jitstream/jitstream/internal/testutil/players"
+	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/transcode"
 )
 
@@ -191,6 +192,49 @@ func TestRenditions(t *testing.T) {
 		if len(res.Levels) != 3 || len(res.Switches) != 3 || !heights[360] || !heights[480] || !heights[720] {
 			t.Errorf("hls.js played %+v of levels %+v, want the original and two renditions", res.Switches, res.Levels)
 		}
+	})
+
+	t.Run("ts", func(t *testing.T) {
+		_, b := get(base + "ts/master.m3u8")
+		if m := string(b); !strings.Contains(m, "\n480p/index.m3u8\n") || !strings.Contains(m, "RESOLUTION=640x360") {
+			t.Fatalf("TS master playlist without the renditions:\n%s", m)
+		}
+		// A rendition's TS segment: its video and the original's audio,
+		// at the original TS segment's times.
+		stream := func(u string) (codecs string, width int, start, dur float64) {
+			t.Helper()
+			out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=codec_name,width:format=start_time,duration",
+				"-of", "json", u).Output()
+			if err != nil {
+				t.Fatalf("ffprobe %s: %v", u, err)
+			}
+			var pr struct {
+				Streams []struct {
+					Codec string `json:"codec_name"`
+					Width int    `json:"width"`
+				} `json:"streams"`
+				Format struct {
+					Start string `json:"start_time"`
+					Dur   string `json:"duration"`
+				} `json:"format"`
+			}
+			if err := json.Unmarshal(out, &pr); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range pr.Streams {
+				codecs += s.Codec + " "
+				width = max(width, s.Width)
+			}
+			start, _ = strconv.ParseFloat(pr.Format.Start, 64)
+			dur, _ = strconv.ParseFloat(pr.Format.Dur, 64)
+			return codecs, width, start, dur
+		}
+		oc, _, os, od := stream(base + "ts/1.ts")
+		rc, rw, rs, rd := stream(base + "ts/480p/1.ts")
+		if rc != "h264 aac " || rw != 854 || oc != rc || math.Abs(rs-os) > 0.05 || math.Abs(rd-od) > 0.05 {
+			t.Errorf("480p TS segment 1: %s %d px, %.3f+%.3f; the original's: %s %.3f+%.3f", rc, rw, rs, rd, oc, os, od)
+		}
+		probe.RequireClean(t, base+"ts/360p/index.m3u8")
 	})
 
 	t.Run("smooth", func(t *testing.T) {

@@ -186,14 +186,19 @@ type TSMasterOptions struct {
 	// (computed from the TS muxer's actual byte ranges, say); otherwise it
 	// is estimated with IFrameBitrate and the TS overheads.
 	IFrameBandwidth int64
+	// Renditions are more variants: tracks of ix that stand for
+	// transcoded renditions (media.Track.Rendition), each muxed with the
+	// same audio, at "{Rendition}/index.m3u8".
+	Renditions []*media.Track
 }
 
 // TSMaster returns the multivariant playlist of the MPEG-TS variant of ix:
 // one variant muxing the first video and the first audio track (not
 // excluded), with BANDWIDTH and AVERAGE-BANDWIDTH estimated with the TS
 // overheads (TSSampleOverhead, TSSegmentOverhead, TSScale), CODECS of
-// both, RESOLUTION and FRAME-RATE; and, with video whose segments start
-// with key frames, an I-frame variant.
+// both, RESOLUTION and FRAME-RATE; one more such variant per rendition of
+// opt.Renditions; and, with video whose segments start with key frames,
+// an I-frame variant.
 func TSMaster(ix *media.Index, segs []media.Segment, opt TSMasterOptions) []byte {
 	var tracks []*media.Track
 	var codecs []string
@@ -226,6 +231,19 @@ func TSMaster(ix *media.Index, segs []media.Segment, opt TSMasterOptions) []byte
 	b = append(b, '\n')
 	b = append(b, uri...)
 	b = append(b, '\n')
+	for _, r := range opt.Renditions {
+		rt, rc := []*media.Track{r}, []string{r.Codec}
+		if audio != nil {
+			rt, rc = append(rt, audio), append(rc, audio.Codec)
+		}
+		b = streamInf(b, TSScale(PeakBitrate(ix, rt, segs, TSSampleOverhead, TSSegmentOverhead)),
+			TSScale(AverageBitrate(ix, rt, segs, TSSampleOverhead, TSSegmentOverhead)), rc)
+		b = appendResolution(b, r)
+		b = append(b, ",FRAME-RATE="...)
+		b = appendFrameRate(b, r)
+		b = append(b, '\n')
+		b = append(b, r.Rendition+"/index.m3u8\n"...)
+	}
 	if video != nil && !opt.NoIFrames && startsWithSync(ix, video, segs) {
 		bw := opt.IFrameBandwidth
 		if bw <= 0 {
