@@ -527,7 +527,6 @@ func (o *Outputs) readFragment(ctx context.Context, init []byte, obj transcode.S
 	return fr, nil
 }
 
-
 // renditionEntries lists the rendition files of asset a: with their sizes
 // when complete (built now if needed), else with size 0 and a note.
 func (o *Outputs) renditionEntries(ctx context.Context, a *library.Asset) ([]Entry, error) {

@@ -7,10 +7,75 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"time"
 
+	"github.com/jitstream/jitstream/internal/auth"
 	"github.com/jitstream/jitstream/internal/httpserve"
 	"github.com/jitstream/jitstream/internal/library"
 )
+
+// whoami is the answer of GET /api/v1/whoami.
+type whoami struct {
+	// Auth tells whether the server asks for tokens.
+	Auth bool `json:"auth"`
+	// User is the user of the token the request presented (with Auth).
+	User string `json:"user,omitempty"`
+	// Token describes that token, never its secret.
+	Token *whoamiToken `json:"token,omitempty"`
+	// Users lists every user's library (without Auth: the server is
+	// open, and anyone may browse every library).
+	Users []string `json:"users,omitempty"`
+}
+
+// whoamiToken is what whoami tells of a token.
+type whoamiToken struct {
+	ID      string    `json:"id"`
+	Name    string    `json:"name,omitempty"`
+	Created time.Time `json:"created"`
+	Expires time.Time `json:"expires,omitzero"`
+}
+
+// apiWhoami answers GET /api/v1/whoami: whose token the request presents
+// (a Bearer header, Basic credentials or the cookie; behind the guard, so
+// no or a bad token is a 401 with the usual JSON error), for clients that
+// hold a token but not the user's name, such as the web app. On an open
+// server (no Auth) it lists the users instead.
+func (s *Server) apiWhoami(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if s.opt.Auth == nil {
+		users, err := s.lib.Users(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		httpserve.WriteJSON(w, http.StatusOK, whoami{Users: users})
+		return
+	}
+	t := auth.TokenFrom(r.Context())
+	if t == nil { // the guard lets no request without a token through
+		s.unauthorized(w, r, auth.ErrNoCredentials)
+		return
+	}
+	httpserve.WriteJSON(w, http.StatusOK, whoami{Auth: true, User: t.User,
+		Token: &whoamiToken{ID: t.ID, Name: t.Name, Created: t.Created, Expires: t.Expires}})
+}
+
+// apiSignout answers POST /api/v1/signout: it expires the token cookie
+// (auth.CookieName, set by ?token=) of the browser that asks, which
+// scripts cannot do themselves (the cookie is HttpOnly). It needs no
+// token: forgetting one's own cookie is harmless; a browser's cross-site
+// request (Sec-Fetch-Site) is refused, so that another site cannot sign
+// its visitors out.
+func (s *Server) apiSignout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Cache-Control", "no-store")
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		httpserve.Error(w, http.StatusForbidden, "forbidden", "sign out from this server's own pages")
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: auth.CookieName, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: r.TLS != nil})
+	w.WriteHeader(http.StatusNoContent)
+}
 
 func (s *Server) apiList(w http.ResponseWriter, r *http.Request) {
 	assets, err := s.lib.Assets(r.Context(), r.PathValue("user"))

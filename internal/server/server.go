@@ -37,6 +37,7 @@ import (
 	"github.com/jitstream/jitstream/internal/streams"
 	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/tusupload"
+	"github.com/jitstream/jitstream/internal/webapp"
 )
 
 // Options configures the server.
@@ -146,7 +147,11 @@ func (m apiMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Req
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET /{$}", s.home)
+	// The web app (internal/webapp); / sends browsers there.
+	m.HandleFunc("GET /{$}", webapp.RedirectBrowsers(s.home))
+	m.Handle("GET "+webapp.Prefix, webapp.New(webapp.Options{Logger: s.log}))
+	m.HandleFunc("GET /api/v1/whoami", s.guard(routeDebug, s.apiWhoami)) // any valid token
+	m.HandleFunc("POST /api/v1/signout", s.apiSignout)
 	m.HandleFunc("GET /healthz", s.healthz)
 	m.Handle("GET /metrics", s.metrics.Handler())
 	m.HandleFunc("GET /files/{user}/{$}", s.guard(routeFiles, s.file))
