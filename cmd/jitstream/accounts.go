@@ -375,9 +375,9 @@ func logSampleURL(h slog.Handler, log *slog.Logger, addr string, au *auth.Auth, 
 	switch {
 	case token != "":
 		slog.New(h).Info("sample ready: open this URL (it holds demo's token; this line is the only place it is shown)",
-			"url", "http://"+addr+"/files/"+sample.User+"/?"+auth.QueryParam+"="+token)
+			"url", "http://"+addr+"/app/#token="+token)
 	case au != nil:
 		log.Info("access control is on: make a token with `jitstream tokens create --user NAME`, then open http://" +
-			addr + "/files/NAME/?token=TOKEN (or serve --auth=false)")
+			addr + "/app/ and sign in with it (or serve --auth=false)")
 	}
 }
