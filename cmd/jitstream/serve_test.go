@@ -66,11 +66,18 @@ func TestServeStartsWithAPlayableSample(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	m := regexp.MustCompile(`url="?(http://[^\s"]+/files/demo/\?token=([^\s"]+))`).FindStringSubmatch(stderr.String())
+	// The logged URL opens the web app, which signs in with the token of
+	// its fragment (never sent to the server).
+	m := regexp.MustCompile(`url="?(http://[^\s"]+/app/)#token=([^\s"]+)`).FindStringSubmatch(stderr.String())
 	if m == nil {
 		t.Fatalf("serve did not log a URL with a token:\n%s", stderr.String())
 	}
-	start, token := m[1], m[2]
+	app, token := m[1], m[2]
+	if resp, err := http.Get(app); err != nil || resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("the web app: %v %v", resp, err)
+	}
+	// The app trades the token for the cookie as this URL does.
+	start := base + "/files/demo/?token=" + token
 	if resp, err := http.Get(base + "/files/demo/"); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("demo's library without the token: %v %v", resp, err)
 	}
