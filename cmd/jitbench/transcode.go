@@ -19,8 +19,8 @@ import (
 //     made, as a player asks for it once it has the rendition's init
 //     segment (made first, from segment 0, as a player loads it first);
 //     several segments far apart (no prefetch reaches them), one at a time,
-//     each once the node runs no ffmpeg (the prefetches of the one before
-//     are done); median;
+//     each once the prefetches of the one before are done (the node's
+//     metrics: two more segments prefetched, no ffmpeg running); median;
 //   - the transcoding speed: media seconds per second of wall time of one
 //     segment, and per second of ffmpeg CPU time (the server's children:
 //     utime + stime of the ffmpeg processes it waited for), that is in
@@ -142,7 +142,11 @@ func transcodeBench(ctx context.Context, res *results, base *jitstream, repo, wo
 	}
 	out.InitMs = ms(d)
 	// Let the background init segments of the other renditions finish.
-	if err := waitNoChildren(ctx, node.pid, time.Minute); err != nil {
+	if err := waitPrefetched(ctx, node.base, 0, time.Minute); err != nil {
+		return err
+	}
+	prefetched, err := metricValue(ctx, node.base, "jitstream_transcode_prefetched_total")
+	if err != nil {
 		return err
 	}
 	var firsts []time.Duration
@@ -159,11 +163,12 @@ func transcodeBench(ctx context.Context, res *results, base *jitstream, repo, wo
 		after, ok2 := childCPU(node.pid)
 		cpuOK = cpuOK && ok && ok2
 		cpu += after - before
-		// The prefetches of n+1 and n+2 run now: wait until the node has
-		// no ffmpeg left before the next measurement.
-		if err := waitNoChildren(ctx, node.pid, time.Minute); err != nil {
+		// The prefetches of n+1 and n+2 run now: wait until both are made
+		// and the node runs no ffmpeg before the next measurement.
+		if err := waitPrefetched(ctx, node.base, prefetched+2, time.Minute); err != nil {
 			return err
 		}
+		prefetched += 2
 	}
 	first := median(firsts)
 	out.RealTime = out.SegmentSeconds / first.Seconds()
@@ -181,29 +186,33 @@ func transcodeBench(ctx context.Context, res *results, base *jitstream, repo, wo
 	return nil
 }
 
-// waitNoChildren polls until process pid has no child process (on Linux,
-// /proc/PID/task/*/children; elsewhere it returns at once), or fails after
-// timeout.
-func waitNoChildren(ctx context.Context, pid int, timeout time.Duration) error {
+
+// waitPrefetched polls the server's metrics until it has made at least
+// want segments ahead of requests and runs no ffmpeg (at four polls in a
+// row, 50 ms apart), or fails after timeout.
+func waitPrefetched(ctx context.Context, base string, want float64, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	idle := 0
 	for {
-		tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+		done, err := metricValue(ctx, base, "jitstream_transcode_prefetched_total")
 		if err != nil {
-			return nil
+			return err
 		}
-		busy := false
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, t.Name()))
-			if err == nil && len(strings.TrimSpace(string(b))) > 0 {
-				busy = true
-				break
+		running, err := metricValue(ctx, base, "jitstream_transcode_running")
+		if err != nil {
+			return err
+		}
+		// Idle for a few polls in a row: a prefetch between two runs
+		// shows none running for a moment.
+		if done >= want && running == 0 {
+			if idle++; idle >= 4 {
+				return nil
 			}
-		}
-		if !busy {
-			return nil
+		} else {
+			idle = 0
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the server still runs child processes after %v", timeout)
+			return fmt.Errorf("%g segments prefetched, %g ffmpeg running after %v; want %g and none", done, running, timeout, want)
 		}
 		select {
 		case <-ctx.Done():
