@@ -186,7 +186,6 @@ func transcodeBench(ctx context.Context, res *results, base *jitstream, repo, wo
 	return nil
 }
 
-
 // waitPrefetched polls the server's metrics until it has made at least
 // want segments ahead of requests and runs no ffmpeg (at four polls in a
 // row, 50 ms apart), or fails after timeout.
