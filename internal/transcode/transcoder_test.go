@@ -465,7 +465,8 @@ func TestClusterLock(t *testing.T) {
 	locks := state.NewMemory()
 	defer locks.Close()
 	a := newTranscoder(t, src.Store, Options{Locker: locks})
-	b := newTranscoder(t, src.Store, Options{Locker: locks})
+	bLocking := make(chan string, 4)
+	b := newTranscoder(t, src.Store, Options{Locker: signalLocker{locks, bLocking}})
 	started, release := make(chan struct{}), make(chan struct{})
 	a.beforeRun = func(ctx context.Context, key string) {
 		close(started)
@@ -490,9 +491,13 @@ func TestClusterLock(t *testing.T) {
 		}
 		resB <- seg
 	}()
-	// Whether b reaches the lock before a is done or finds a's result in
-	// the cache, it must not run ffmpeg; give it time to wait on the lock.
-	time.Sleep(100 * time.Millisecond)
+	// b waits on the lock that a holds (a's run is held by beforeRun);
+	// once a is done, b finds a's result in the cache.
+	select {
+	case <-bLocking:
+	case <-time.After(time.Minute):
+		t.Fatal("node b never asked for the cluster lock")
+	}
 	close(release)
 	sa, sb := <-resA, <-resB
 	if !bytes.Equal(sa, sb) || len(sa) == 0 {
@@ -530,4 +535,19 @@ func TestBadRequests(t *testing.T) {
 	if runs := tr.runs.Load(); runs != 0 {
 		t.Errorf("%d runs for bad requests", runs)
 	}
+}
+
+// signalLocker is a Locker that sends the name of every lock it is asked
+// to wait for on locking before waiting.
+type signalLocker struct {
+	Locker
+	locking chan<- string
+}
+
+func (l signalLocker) Lock(ctx context.Context, name string, ttl time.Duration) (*state.Lock, error) {
+	select {
+	case l.locking <- name:
+	default:
+	}
+	return l.Locker.Lock(ctx, name, ttl)
 }
