@@ -215,6 +215,7 @@ func TestCovers(t *testing.T) {
 	l := &Link{Scope: Scope{User: "alice", Asset: "A"}, Elem: "1.x"}
 	for path, want := range map[string]bool{
 		"/files/alice/A.mp4?start=1": true, "/files/alice/A.frag.mp4": true, "/files/alice/A/X.MP4": true,
+		"/files/alice/A.480p.mp4": true, "/files/alice/A_480p.mp4": false, "/streams/alice/A/thumbs/1.jpg": true,
 		"/watch/alice/A": true, "/play/alice/A": true, "/streams/alice/A,1-2/hls/master.m3u8": true,
 		"/files/alice/": false, "/files/alice/AB.mp4": false, "/files/bob/A.mp4": false, "/api/v1/users/alice/assets/A": false,
 	} {

@@ -261,7 +261,7 @@ func (o *Outputs) open(ctx context.Context, user, name string, q url.Values) (*v
 	a, err := o.lib.Asset(ctx, user, id)
 	if err != nil {
 		if !frag && errors.Is(err, library.ErrUnknownAsset) {
-			// No asset id: maybe id_rendition.
+			// No asset id: maybe ID.rendition.
 			if t, ok, rerr := o.resolveRendition(ctx, user, id); ok {
 				if rerr != nil {
 					return nil, nil, rerr

@@ -27,7 +27,7 @@ import (
 // of its first video track (transcode.Renditions of the ladder), named
 // like the consolidated file with the rendition's name added:
 //
-//	ID_480p.mp4   the 480p rendition's video and the asset's first audio
+//	ID.480p.mp4   the 480p rendition's video and the asset's first audio
 //	              track (its samples as stored)
 //
 // The video is the transcoder's: segment n of the file is the rendition's
@@ -76,9 +76,10 @@ import (
 // form. The segment boundaries are those of media.DefaultSegmentDuration,
 // the streams' default, so that both share the cache.
 //
-// Names. An asset id may hold '_': ID_480p.mp4 names the consolidated
-// file of an asset "ID_480p" when there is one (it is then not listed as
-// a rendition of ID), else the 480p rendition of ID.
+// Names. ID.480p.mp4 is the 480p rendition of ID: an asset id holds no
+// '.', so the name is never another asset's file, and a signed link to
+// asset ID grants it (internal/auth reads the asset of a file name up to
+// its first '.').
 
 // KindRendition is the kind of rendition files.
 const KindRendition Kind = "rendition"
@@ -133,10 +134,10 @@ func (t *rendition) key() string {
 	return fmt.Sprintf("%s/%s/%s/rendition/%s/complete", t.a.User, t.a.ID, t.a.Rev, t.r.ID())
 }
 
-// splitRendition splits the stem of a rendition file's name, "ID_480p",
+// splitRendition splits the stem of a rendition file's name, "ID.480p",
 // into the asset id and the rendition's name.
 func splitRendition(stem string) (id, name string, ok bool) {
-	i := strings.LastIndexByte(stem, '_')
+	i := strings.LastIndexByte(stem, '.')
 	if i <= 0 || i == len(stem)-1 {
 		return "", "", false
 	}
@@ -145,7 +146,7 @@ func splitRendition(stem string) (id, name string, ok bool) {
 
 // renditionName is the file name of rendition r of asset id.
 func renditionName(id string, r transcode.Rendition) string {
-	return id + "_" + r.Name + SuffixConsolidated
+	return id + "." + r.Name + SuffixConsolidated
 }
 
 // renditionsOf returns the renditions offered for ix: none without a
@@ -169,7 +170,7 @@ func (o *Outputs) newRendition(a *library.Asset, ix *media.Index, r transcode.Re
 		}}
 }
 
-// resolveRendition resolves stem ("ID_480p", not an asset's id) to a
+// resolveRendition resolves stem ("ID.480p", not an asset's id) to a
 // rendition file: ok is false when it names none (no transcoder, no such
 // asset), else err tells what is wrong (an asset without that rendition).
 func (o *Outputs) resolveRendition(ctx context.Context, user, stem string) (t *rendition, ok bool, err error) {
@@ -540,9 +541,6 @@ func (o *Outputs) renditionEntries(ctx context.Context, a *library.Asset) ([]Ent
 	var out []Entry
 	for _, r := range o.renditionsOf(ix) {
 		t := o.newRendition(a, ix, r)
-		if _, err := o.lib.Asset(ctx, a.User, strings.TrimSuffix(t.name, SuffixConsolidated)); err == nil {
-			continue // the name is that asset's consolidated file
-		}
 		e := Entry{Name: t.name, Kind: KindRendition, ModTime: a.Ingested, Asset: a.ID, URL: FilesURL(a.User, t.name), Rendition: r.Name}
 		f, cr, err := o.complete(ctx, t)
 		switch {

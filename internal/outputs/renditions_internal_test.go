@@ -27,12 +27,13 @@ func TestSplitRendition(t *testing.T) {
 		stem, id, name string
 		ok             bool
 	}{
-		{"GX010042_480p", "GX010042", "480p", true},
-		{"my_video_360p", "my_video", "360p", true},
-		{"a_b", "a", "b", true},
+		{"GX010042.480p", "GX010042", "480p", true},
+		{"my_video.360p", "my_video", "360p", true},
+		{"a.b", "a", "b", true},
 		{"GX010042", "", "", false},
-		{"_480p", "", "", false},
-		{"GX010042_", "", "", false},
+		{"GX010042_480p", "", "", false},
+		{".480p", "", "", false},
+		{"GX010042.", "", "", false},
 		{"", "", "", false},
 	} {
 		id, name, ok := splitRendition(tc.stem)
@@ -150,7 +151,7 @@ func newRenditionEnv(t *testing.T) *renditionEnv {
 	t.Cleanup(func() { tc.Close() })
 	out := New(lib, 0)
 	out.SetRenditions(RenditionOptions{Transcoder: tc, Ladder: ladder, Logger: log})
-	return &renditionEnv{st: st, out: out, a: a, name: a.ID + "_180p.mp4", logs: logs}
+	return &renditionEnv{st: st, out: out, a: a, name: a.ID + ".180p.mp4", logs: logs}
 }
 
 // stream opens the rendition file, which must not be complete, and

@@ -85,9 +85,9 @@ func md5s(t *testing.T, src, spec string) []string {
 	return probe.MD5s(probe.FrameMD5(t, "-i", src, "-map", spec, "-c", "copy"))
 }
 
-// TestRenditionFiles: the file-system view lists ID_480p.mp4 and
-// ID_360p.mp4 for a 720p H.264 asset. Before any segment is transcoded,
-// ID_480p.mp4 streams as a fragmented MP4 (chunked, no size, no ranges)
+// TestRenditionFiles: the file-system view lists ID.480p.mp4 and
+// ID.360p.mp4 for a 720p H.264 asset. Before any segment is transcoded,
+// ID.480p.mp4 streams as a fragmented MP4 (chunked, no size, no ranges)
 // that ffprobe reads as 854x480 H.264 with the original's AAC packets;
 // once that download made every segment, the same name is a progressive
 // MP4 (moov first) with an exact size, ETag and byte ranges, holding the
@@ -103,19 +103,19 @@ func TestRenditionFiles(t *testing.T) {
 	url, logs := renditionServer(t, e)
 	src := fixtures.HD(t, 720)
 	a := jitserver.Ingest[struct{ ID string }](t, e, src)
-	name := a.ID + "_480p.mp4"
+	name := a.ID + ".480p.mp4"
 	fileURL := url + "/files/" + jitserver.User + "/" + name
 
 	t.Run("listed before", func(t *testing.T) {
 		l := listing(t, url)
 		for _, r := range []string{"480p", "360p"} {
-			en, ok := l[a.ID+"_"+r+".mp4"]
+			en, ok := l[a.ID+"."+r+".mp4"]
 			if !ok || en.Kind != outputs.KindRendition || en.Rendition != r || en.Size != 0 || en.Note == "" || en.Asset != a.ID {
 				t.Errorf("listing of %s_%s.mp4: %+v (present %v), want a rendition without size and a note", a.ID, r, en, ok)
 			}
 		}
 		for _, r := range []string{"720p", "1080p"} {
-			if _, ok := l[a.ID+"_"+r+".mp4"]; ok {
+			if _, ok := l[a.ID+"."+r+".mp4"]; ok {
 				t.Errorf("listing has %s_%s.mp4, a rendition not below the original's height", a.ID, r)
 			}
 		}
@@ -123,7 +123,7 @@ func TestRenditionFiles(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(name)) || !bytes.Contains(b, []byte(">transcoding<")) {
 			t.Errorf("HTML listing: %d, lacks %s marked as transcoding:\n%s", resp.StatusCode, name, b)
 		}
-		resp, b = httpt.Do(t, "PROPFIND", url+"/dav/"+jitserver.User+"/"+a.ID+"_360p.mp4", nil, "Depth", "0")
+		resp, b = httpt.Do(t, "PROPFIND", url+"/dav/"+jitserver.User+"/"+a.ID+".360p.mp4", nil, "Depth", "0")
 		if resp.StatusCode != http.StatusNotFound {
 			t.Errorf("PROPFIND of an incomplete rendition: %d %s, want 404", resp.StatusCode, b)
 		}
@@ -283,8 +283,8 @@ func TestRenditionFiles(t *testing.T) {
 				hevcRends = append(hevcRends, n)
 			}
 		}
-		if !slices.Equal(hevcRends, []string{hevc.ID + "_240p.mp4"}) {
-			t.Errorf("an H.265 asset lists renditions %v, want %s_240p.mp4", hevcRends, hevc.ID)
+		if !slices.Equal(hevcRends, []string{hevc.ID + ".240p.mp4"}) {
+			t.Errorf("an H.265 asset lists renditions %v, want %s.240p.mp4", hevcRends, hevc.ID)
 		}
 	})
 }
