@@ -1,13 +1,9 @@
 package streams
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"time"
-
-	"github.com/Eyevinn/mp4ff/mp4"
 
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/transcode"
@@ -113,25 +109,4 @@ func (h *Handler) renditionFile(ctx context.Context, a *asset, t *media.Track, f
 	f := vfile.New(file, typeMP4, time.Time{}, vfile.ETag(buildVersion, a.key, r.ID(), file), []vfile.Piece{vfile.Bytes(b)})
 	segmentTimeline(a, n, f)
 	return f, nil
-}
-
-// sampleEntry returns the (first) sample entry of the init segment init.
-func sampleEntry(init []byte) ([]byte, error) {
-	f, err := mp4.DecodeFile(bytes.NewReader(init))
-	if err != nil || f.Init == nil || f.Init.Moov == nil || f.Init.Moov.Trak == nil {
-		return nil, fmt.Errorf("streams: reading an init segment: %v", err)
-	}
-	tr := f.Init.Moov.Trak
-	if tr.Mdia == nil || tr.Mdia.Minf == nil || tr.Mdia.Minf.Stbl == nil || tr.Mdia.Minf.Stbl.Stsd == nil {
-		return nil, errors.New("streams: init segment without a sample table")
-	}
-	stsd := tr.Mdia.Minf.Stbl.Stsd
-	if len(stsd.Children) == 0 {
-		return nil, errors.New("streams: init segment without a sample entry")
-	}
-	var b bytes.Buffer
-	if err := stsd.Children[0].Encode(&b); err != nil {
-		return nil, fmt.Errorf("streams: encoding a sample entry: %w", err)
-	}
-	return b.Bytes(), nil
 }

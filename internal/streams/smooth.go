@@ -103,7 +103,7 @@ func (h *Handler) smoothLevels(ctx context.Context, a *asset) ([]smooth.VideoLev
 		wg.Go(func() {
 			init, err := h.opt.Transcoder.Init(ctx, src, r)
 			if err == nil {
-				levels[i].SampleEntry, err = sampleEntry(init)
+				levels[i].SampleEntry, err = transcode.InitSampleEntry(init)
 			}
 			if err != nil {
 				errs[i] = fmt.Errorf("streams: init segment of rendition %s of %s: %w", r.Name, a.meta.ID, err)
