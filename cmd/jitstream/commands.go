@@ -173,8 +173,6 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			tc = transcode.New(transcode.Options{Concurrency: *transcodeJobs, Store: st, CacheBytes: *transcodeCache,
 				Locker: c.shared, Logger: log})
 			defer tc.Close()
-			// ID_480p.mp4 and the like in the file-system view.
-			out.SetRenditions(outputs.RenditionOptions{Transcoder: tc, Ladder: ladder, Logger: log})
 		}
 	}
 	lv := live.New(lib, live.Options{Logger: log, IdleTimeout: *liveIdle, DVR: *liveDVR})

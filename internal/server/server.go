@@ -78,8 +78,9 @@ type Options struct {
 	// run.
 	Live *live.Service
 	// Transcoder, if not nil, makes the transcoded renditions of Ladder
-	// that every asset's HLS and DASH manifests offer (see
-	// internal/streams and internal/transcode).
+	// that every asset's manifests offer (see internal/streams and
+	// internal/transcode), and the rendition files of the file-system
+	// view (outputs.SetRenditions on the server's Outputs).
 	Transcoder *transcode.Transcoder
 	// Ladder is the renditions' ladder (transcode.DefaultLadder when nil).
 	Ladder []transcode.Rung
@@ -107,6 +108,8 @@ func New(out *outputs.Outputs, opt Options) *Server {
 		metrics: metrics.New(opt.Delivery)}
 	if opt.Transcoder != nil {
 		s.metrics.AddTranscoder(opt.Transcoder)
+		// ID.480p.mp4 and the like in the file-system view.
+		out.SetRenditions(outputs.RenditionOptions{Transcoder: opt.Transcoder, Ladder: opt.Ladder, Logger: opt.Logger})
 	}
 	s.routes()
 	sh := streams.New(s.lib, streams.Options{Logger: opt.Logger, Delivery: opt.Delivery, Spool: opt.Spool,

@@ -27,6 +27,7 @@ import (
 	"github.com/jitstream/jitstream/internal/server"
 	"github.com/jitstream/jitstream/internal/testutil/browser"
 	"github.com/jitstream/jitstream/internal/testutil/fixtures"
+	"github.com/jitstream/jitstream/internal/testutil/httpt"
 	"github.com/jitstream/jitstream/internal/testutil/jitserver"
 	"github.com/jitstream/jitstream/internal/testutil/probe"
 	"github.com/jitstream/jitstream/internal/transcode"
@@ -573,7 +574,9 @@ func TestWebApp(t *testing.T) {
 	step("downloads", func(t *testing.T) {
 		b.t = t
 		links := poll[[]string](b, "the downloads", `(l => l.length && l.map(a => a.getAttribute('href')))([...document.querySelectorAll('#downloads a.dl')])`)
-		resp, body := e.Get(t, "/files/alice/"+hdID+"/", "Accept", "application/json")
+		// The listing of the app's server (the one with the transcoder:
+		// rendition files included).
+		resp, body := httpt.Get(t, base+"/files/alice/"+hdID+"/", "Accept", "application/json", "Authorization", "Bearer "+e.Token)
 		var listing struct{ Files []outputs.Entry }
 		if err := json.Unmarshal(body, &listing); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("listing: %d %s", resp.StatusCode, body)
