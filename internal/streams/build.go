@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jitstream/jitstream/internal/build/hls"
 	mp4build "github.com/jitstream/jitstream/internal/build/mp4"
 	"github.com/jitstream/jitstream/internal/media"
 	"github.com/jitstream/jitstream/internal/vfile"
@@ -32,6 +33,13 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 		}
 		if tsPath, ok := strings.CutPrefix(rest, "ts/"); ok {
 			return h.hlsTS(ctx, a, tsPath)
+		}
+		if rest == "images.m3u8" {
+			tr := h.hlsImages(a)
+			if tr == nil {
+				return nil, fmt.Errorf("%w: thumbnails need a video track and a server with a transcoder", ErrUnsupportedFormat)
+			}
+			return textFile("images.m3u8", typeM3U8, hls.ImagePlaylist(*tr)), nil
 		}
 		t, file, err := trackFile(a.mix, path, rest)
 		if err != nil {

@@ -15,7 +15,7 @@ import (
 
 // hlsMaster is the fMP4 master playlist, without the tracks of exclude.
 func (h *Handler) hlsMaster(a *asset, exclude []uint32) (*vfile.File, error) {
-	return textFile("master.m3u8", typeM3U8, hls.Master(a.mix, a.segs, hls.MasterOptions{Exclude: exclude})), nil
+	return textFile("master.m3u8", typeM3U8, hls.Master(a.mix, a.segs, hls.MasterOptions{Exclude: exclude, Images: h.hlsImages(a)})), nil
 }
 
 // mediaOptions are the options shared by an asset's media playlists.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jitstream/jitstream/internal/build/dash"
+	"github.com/jitstream/jitstream/internal/build/hls"
 	"github.com/jitstream/jitstream/internal/transcode"
 	"github.com/jitstream/jitstream/internal/vfile"
 )
@@ -23,6 +24,8 @@ import (
 //	thumbs/{w}/{t}.jpg          the same, w pixels wide: 160, 320 or 640
 //	thumbs/sprite-{k}.jpg       sprite sheet k (from 0) of the thumbnail track
 //	thumbs/thumbnails.vtt       the WebVTT thumbnail track: cue i is tile i, "sprite-{k}.jpg#xywh=x,y,w,h"
+//	hls/images.m3u8             the sheets as an HLS image media playlist (EXT-X-TILES), which the
+//	                            HLS master lists with EXT-X-IMAGE-STREAM-INF (Roku, Apple)
 //
 // Times are on the presentation timeline, as players show it; t is a
 // decimal number of seconds (digits, an optional fraction) before the end
@@ -188,4 +191,30 @@ func (h *Handler) dashThumbnails(a *asset) *dash.ThumbnailSet {
 		// The MPD is dash/manifest.mpd.
 		MediaTemplate: "../thumbs/sprite-$Number$.jpg",
 	}
+}
+
+// hlsImages is the thumbnail track of a for HLS (hls.ImageTrack): the
+// sheets of transcode.SpriteLayoutOf, listed by hls/images.m3u8; nil
+// without a transcoder or video.
+func (h *Handler) hlsImages(a *asset) *hls.ImageTrack {
+	v := a.ix.Video()
+	if h.opt.Transcoder == nil || v == nil || v.Samples.Len() == 0 || len(a.segs) == 0 {
+		return nil
+	}
+	l, err := transcode.SpriteLayoutOf(h.source(a))
+	if err != nil || l.Tiles == 0 {
+		return nil
+	}
+	tr := &hls.ImageTrack{URI: "images.m3u8", TileWidth: l.TileWidth, TileHeight: l.TileHeight, Cols: l.Cols, Rows: l.Rows,
+		Interval: l.Interval, Tiles: l.Tiles, Duration: l.Duration}
+	for k := range l.Sheets {
+		// The playlist is hls/images.m3u8.
+		tr.Sheets = append(tr.Sheets, fmt.Sprintf("../thumbs/sprite-%d.jpg", k))
+	}
+	// A nominal bit rate: a JPEG tile of about a quarter of a byte per
+	// pixel, a sheet of them per sheet duration.
+	if d := l.SheetDuration().Seconds(); d > 0 {
+		tr.Bandwidth = int64(float64(l.Cols*l.Rows*l.TileWidth*l.TileHeight/4*8) / d)
+	}
+	return tr
 }

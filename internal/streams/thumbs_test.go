@@ -307,6 +307,52 @@ func TestThumbnails(t *testing.T) {
 		}
 	})
 
+	// The HLS master lists the sheets as an image stream (Roku and Apple
+	// players): its image media playlist has a segment per sheet, with the
+	// sheet's tiles, up to the asset's end.
+	t.Run("hls image playlist", func(t *testing.T) {
+		_, m := httpt.Get(t, root+"hls/master.m3u8")
+		if !strings.Contains(string(m), `#EXT-X-IMAGE-STREAM-INF:BANDWIDTH=`) || !strings.Contains(string(m), `,RESOLUTION=160x90,CODECS="jpeg",URI="images.m3u8"`) {
+			t.Fatalf("master playlist without the image stream:\n%s", m)
+		}
+		resp, b := httpt.Get(t, root+"hls/images.m3u8")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET hls/images.m3u8: %d %s", resp.StatusCode, b)
+		}
+		var total float64
+		var sheets []string
+		for _, l := range strings.Split(string(b), "\n") {
+			switch {
+			case strings.HasPrefix(l, "#EXTINF:"):
+				d, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimPrefix(l, "#EXTINF:"), ","), 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				total += d
+			case strings.HasPrefix(l, "../thumbs/"):
+				sheets = append(sheets, l)
+			}
+		}
+		if !strings.Contains(string(b), "#EXT-X-IMAGES-ONLY\n") || !strings.Contains(string(b), "#EXT-X-TILES:RESOLUTION=160x90,LAYOUT=7x1,DURATION=2.000\n") ||
+			len(sheets) != 1 || math.Abs(total-a.Duration) > 0.001 {
+			t.Errorf("image playlist of %d sheets lasting %.3f s (the asset %.3f s):\n%s", len(sheets), total, a.Duration, b)
+		}
+		playlist, err := neturl.Parse(root + "hls/images.m3u8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range sheets {
+			ref, err := neturl.Parse(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := playlist.ResolveReference(ref).String()
+			if resp, _ := httpt.Get(t, u); resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/jpeg" {
+				t.Errorf("GET %s (%s): %d %s", s, u, resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+		}
+	})
+
 	// The sprite sheets: the VTT's cues cover the asset without gaps; each
 	// tile is inside its sheet and shows the original at its start.
 	sheets := map[string][]byte{}

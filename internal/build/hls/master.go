@@ -30,6 +30,9 @@ type MasterOptions struct {
 	// AudioName names an audio rendition (NAME, unique within the group);
 	// default "Audio" when there is one audio track, else "Audio {ID}".
 	AudioName func(t *media.Track) string
+	// Images, when not nil, is a thumbnail track, listed with
+	// EXT-X-IMAGE-STREAM-INF (see ImagePlaylist).
+	Images *ImageTrack
 }
 
 func (o *MasterOptions) mediaURI(t *media.Track) string {
@@ -63,7 +66,8 @@ func (o *MasterOptions) iframeURI(t *media.Track) string {
 //     (media.Track.Rendition) excepted, has an I-frame variant
 //     (EXT-X-I-FRAME-STREAM-INF) with BANDWIDTH (estimated with
 //     IFrameBitrate unless given), the video CODECS and RESOLUTION;
-//   - an asset without video has one variant per audio track instead.
+//   - an asset without video has one variant per audio track instead;
+//   - with opt.Images, an EXT-X-IMAGE-STREAM-INF of the thumbnail track.
 //
 // Tracks of other kinds are not offered.
 func Master(ix *media.Index, segs []media.Segment, opt MasterOptions) []byte {
@@ -165,6 +169,9 @@ func Master(ix *media.Index, segs []media.Segment, opt MasterOptions) []byte {
 			b = appendQuoted(b, opt.iframeURI(v))
 			b = append(b, '\n')
 		}
+	}
+	if opt.Images != nil {
+		b = appendImageStream(b, opt.Images)
 	}
 	return b
 }
