@@ -44,9 +44,17 @@ func restartNodes(t *testing.T, idle time.Duration) (a, b *env) {
 // their idle sweeps running after idleA and idleB; none on a for idleA 0.
 func twoNodes(t *testing.T, idleA, idleB time.Duration) (a, b *env) {
 	t.Helper()
+	a, b, _ = twoNodesLogged(t, idleA, idleB)
+	return a, b
+}
+
+// twoNodesLogged is twoNodes, with node a's log kept.
+func twoNodesLogged(t *testing.T, idleA, idleB time.Duration) (a, b *env, logA *keptLog) {
+	t.Helper()
 	je := jitserver.New(t)
 	logger := slog.New(slog.NewTextHandler(tlog{t}, nil))
-	svcA := live.New(je.Library, live.Options{IdleTimeout: idleA, Logger: logger.With("node", "a")})
+	logA = &keptLog{t: t}
+	svcA := live.New(je.Library, live.Options{IdleTimeout: idleA, Logger: slog.New(slog.NewTextHandler(logA, nil)).With("node", "a")})
 	urlA := je.Serve(t, server.Options{Live: svcA})
 	svcB := live.New(je.Library, live.Options{IdleTimeout: idleB, Logger: logger.With("node", "b")})
 	urlB := je.Serve(t, server.Options{Live: svcB})
@@ -61,7 +69,40 @@ func twoNodes(t *testing.T, idleA, idleB time.Duration) (a, b *env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{Env: je, url: urlA, secret: secret}, &env{Env: je, url: urlB, secret: secret}
+	return &env{Env: je, url: urlA, secret: secret}, &env{Env: je, url: urlB, secret: secret}, logA
+}
+
+// keptLog is a log that the test reads, and also logs.
+type keptLog struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *keptLog) Write(p []byte) (int, error) {
+	l.t.Log(strings.TrimSpace(string(p)))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// waitFor polls until the log has a line with s, or fails the test after
+// timeout.
+func (l *keptLog) waitFor(s string, timeout time.Duration) {
+	l.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		l.mu.Lock()
+		ok := strings.Contains(l.b.String(), s)
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("no %q in the log within %v", s, timeout)
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, with a deadline
+	}
 }
 
 // fixtureMD5s returns the packet MD5s of the init segment and the first
@@ -206,7 +247,10 @@ func TestResumeMoved(t *testing.T) {
 		t.Run(fmt.Sprintf("sweep first %v", sweepFirst), func(t *testing.T) {
 			t.Parallel()
 			const idleA = 500 * time.Millisecond
-			a, b := twoNodes(t, idleA, time.Minute)
+			a, b, logA := twoNodesLogged(t, idleA, time.Minute)
+			// Node a's idle sweep finds the stream moved: it archives
+			// nothing and says so.
+			const moved = "live stream resumed by another node"
 			d := fixtures.LiveDASH(t)
 			key := live.Key(a.secret, "alice", "moved")
 			half := len(d.Fragments["stream0"]) / 2
@@ -219,8 +263,7 @@ func TestResumeMoved(t *testing.T) {
 						t.Fatalf("%s on the other node: %d %s", filepath.Base(p), status, body)
 					}
 					if sweepFirst {
-						// Until a's idle timeout, and more.
-						time.Sleep(2 * idleA)
+						logA.waitFor(moved, time.Minute)
 						if ids := b.assets(t); len(ids) != 0 {
 							t.Fatalf("assets %v while the stream goes on", ids)
 						}
@@ -231,7 +274,7 @@ func TestResumeMoved(t *testing.T) {
 			if status, body := b.put(t, "alice", key, "stream.mpd", readFile(t, d.MPD)); status != http.StatusOK {
 				t.Fatalf("static manifest: %d %s", status, body)
 			}
-			time.Sleep(2 * idleA) // a's idle timeout, and more
+			logA.waitFor(moved, time.Minute)
 			asset, err := b.Library.Asset(context.Background(), "alice", "moved")
 			if err != nil {
 				t.Fatal(err)
