@@ -52,7 +52,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 			return h.hlsIFrames(a, t)
 		}
 		if t.Rendition != "" {
-			return h.renditionFile(ctx, a, t, file)
+			return h.transcodedFile(ctx, a, t, file)
 		}
 		return cmafFile(a, t, file)
 	case "dash":
@@ -71,7 +71,7 @@ func (h *Handler) build(ctx context.Context, a *asset, path string) (*vfile.File
 			if trick {
 				return nil, notFound("no trick-mode stream for rendition %s", t.Rendition)
 			}
-			return h.renditionFile(ctx, a, t, file)
+			return h.transcodedFile(ctx, a, t, file)
 		}
 		if trick {
 			if t.Kind != media.KindVideo {

@@ -60,7 +60,7 @@ func (h *Handler) hlsTSMaster(a *asset) (*vfile.File, error) {
 	if len(frames) > 0 {
 		opt.IFrameBandwidth = hls.IFramesPeakBitrate(frames, 1000)
 	}
-	return textFile("master.m3u8", typeM3U8, hls.TSMaster(a.mix, a.segs, opt)), nil
+	return textFile("master.m3u8", typeM3U8, hls.TSMaster(a.origIndex(), a.segs, opt)), nil
 }
 
 // hlsTSMedia is the media playlist of the MPEG-TS variant.

@@ -189,6 +189,9 @@ func (h *Handler) load(ctx context.Context, user, name string) (*asset, error) {
 		c.rends = transcode.Renditions(ladder, ix.Video())
 		c.mix = withRenditions(ix, ix.Video(), c.rends)
 	}
+	if h.opt.Transcoder != nil {
+		c.mix = withAudio(ix, c.mix, c.segs)
+	}
 	cost := int64(len(c.segs)*16 + 1024)
 	if len(c.rends) > 0 {
 		cost += int64(len(c.rends) * ix.Video().Samples.Len() * 12) // renditionTrack's Offset and Size
