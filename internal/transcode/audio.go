@@ -511,37 +511,16 @@ func sourceAudio(ctx context.Context, src *AudioSource, g0, gEnd int64) ([]byte,
 // parseAudioOutput returns the samples of ffmpeg's fragmented MP4 output
 // and its mp4a sample entry.
 func parseAudioOutput(out []byte) ([]mp4.FullSample, *mp4.AudioSampleEntryBox, error) {
-	if len(out) == 0 {
-		return nil, nil, errors.New("wrote nothing")
-	}
-	f, err := mp4.DecodeFile(bytes.NewReader(out))
+	samples, trak, err := outputSamples(out)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parsing its output: %w", err)
+		return nil, nil, err
 	}
-	if f.Init == nil || f.Init.Moov == nil || f.Init.Moov.Trak == nil || f.Init.Moov.Mvex == nil {
-		return nil, nil, errors.New("its output has no fragmented moov")
-	}
-	trak := f.Init.Moov.Trak
 	stsd := trak.Mdia.Minf.Stbl.Stsd
 	if stsd == nil || stsd.Mp4a == nil || stsd.Mp4a.Esds == nil {
 		return nil, nil, errors.New("its output has no mp4a sample entry")
 	}
 	if ts := trak.Mdia.Mdhd.Timescale; ts != AudioRate {
 		return nil, nil, fmt.Errorf("its output has timescale %d, want %d", ts, AudioRate)
-	}
-	trex, ok := f.Init.Moov.Mvex.GetTrex(trak.Tkhd.TrackID)
-	if !ok {
-		return nil, nil, errors.New("its output has no trex")
-	}
-	var samples []mp4.FullSample
-	for _, seg := range f.Segments {
-		for _, frag := range seg.Fragments {
-			fs, err := frag.GetFullSamples(trex)
-			if err != nil {
-				return nil, nil, fmt.Errorf("reading its output's samples: %w", err)
-			}
-			samples = append(samples, fs...)
-		}
 	}
 	for i, s := range samples {
 		if s.Dur != AudioFrame {

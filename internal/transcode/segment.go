@@ -194,6 +194,23 @@ func readFile(ctx context.Context, st store.Store, f *vfile.File) ([]byte, error
 // parseOutput returns the samples of ffmpeg's fragmented MP4 output and
 // its video sample entry.
 func parseOutput(out []byte) ([]mp4.FullSample, *mp4.VisualSampleEntryBox, error) {
+	samples, trak, err := outputSamples(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	stsd := trak.Mdia.Minf.Stbl.Stsd
+	if stsd == nil || stsd.AvcX == nil || stsd.AvcX.AvcC == nil {
+		return nil, nil, errors.New("its output has no avc1 sample entry")
+	}
+	if len(samples) == 0 {
+		return nil, nil, errors.New("wrote no frames")
+	}
+	return samples, stsd.AvcX, nil
+}
+
+// outputSamples reads ffmpeg's fragmented MP4 output of one track: its
+// samples (of every fragment) and its trak.
+func outputSamples(out []byte) ([]mp4.FullSample, *mp4.TrakBox, error) {
 	if len(out) == 0 {
 		return nil, nil, errors.New("wrote nothing")
 	}
@@ -205,9 +222,8 @@ func parseOutput(out []byte) ([]mp4.FullSample, *mp4.VisualSampleEntryBox, error
 		return nil, nil, errors.New("its output has no fragmented moov")
 	}
 	trak := f.Init.Moov.Trak
-	stsd := trak.Mdia.Minf.Stbl.Stsd
-	if stsd == nil || stsd.AvcX == nil || stsd.AvcX.AvcC == nil {
-		return nil, nil, errors.New("its output has no avc1 sample entry")
+	if trak.Mdia == nil || trak.Mdia.Minf == nil || trak.Mdia.Minf.Stbl == nil || trak.Tkhd == nil || trak.Mdia.Mdhd == nil {
+		return nil, nil, errors.New("its output has no sample table")
 	}
 	trex, ok := f.Init.Moov.Mvex.GetTrex(trak.Tkhd.TrackID)
 	if !ok {
@@ -223,10 +239,7 @@ func parseOutput(out []byte) ([]mp4.FullSample, *mp4.VisualSampleEntryBox, error
 			samples = append(samples, fs...)
 		}
 	}
-	if len(samples) == 0 {
-		return nil, nil, errors.New("wrote no frames")
-	}
-	return samples, stsd.AvcX, nil
+	return samples, trak, nil
 }
 
 // checkSampleEntry checks that the encoder wrote what the rendition
