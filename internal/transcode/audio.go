@@ -245,7 +245,7 @@ func (t *Transcoder) AudioInit(ctx context.Context, src AudioSource) ([]byte, er
 
 // produceAudio makes segment n of src's AAC rendition (and for n == 0 its
 // init segment), as produce does for the video renditions.
-func (t *Transcoder) produceAudio(ctx context.Context, src *AudioSource, n int, sh string) (res result, err error) {
+func (t *Transcoder) produceAudio(ctx context.Context, src *AudioSource, n int, sh string) (result, error) {
 	key := audioSegmentKey(sh, n)
 	cachedRes := func() (result, bool) {
 		m, ok := t.cached(ctx, key)
@@ -258,32 +258,15 @@ func (t *Transcoder) produceAudio(ctx context.Context, src *AudioSource, n int, 
 		init, ok := t.cached(ctx, audioInitKey(sh))
 		return result{media: m, init: init}, ok
 	}
-	if res, ok := cachedRes(); ok {
-		return res, nil
-	}
-	if t.o.Locker != nil {
-		unlock, err := t.lock(ctx, key, false)
-		if err != nil {
-			return result{}, err
-		}
-		if unlock != nil {
-			defer unlock()
-			if res, ok := cachedRes(); ok {
-				return res, nil
-			}
-		}
-	}
-	if err := t.acquire(ctx); err != nil {
+	var seg *audioSegment
+	res, took, ran, err := t.exclusive(ctx, key, cachedRes, func(ctx context.Context) (result, error) {
+		var err error
+		seg, err = transcodeAudio(ctx, t.o.FFmpeg, t.o.Threads, src, n)
 		return result{}, err
+	})
+	if !ran {
+		return res, err
 	}
-	defer func() { <-t.slots }()
-	if t.beforeRun != nil {
-		t.beforeRun(ctx, key)
-	}
-	t.runs.Add(1)
-	start := time.Now()
-	seg, err := transcodeAudio(ctx, t.o.FFmpeg, t.o.Threads, src, n)
-	took := time.Since(start)
 	if err == nil {
 		t.observe(took)
 		t.runTime.Add(int64(took))
@@ -304,17 +287,9 @@ func (t *Transcoder) produceAudio(ctx context.Context, src *AudioSource, n int, 
 	}
 	t.log.Info("transcode: audio segment made", "source", src.Key, "segment", n,
 		"bytes", len(seg.media), "took", took.Round(time.Millisecond))
-	if t.cache != nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := t.cache.put(pctx, key, res.media); err != nil {
-			t.log.Warn("transcode: caching audio segment", "key", key, "err", err)
-		}
-		if n == 0 {
-			if err := t.cache.put(pctx, audioInitKey(sh), res.init); err != nil {
-				t.log.Warn("transcode: caching audio init segment", "key", audioInitKey(sh), "err", err)
-			}
-		}
+	t.keep(ctx, "audio segment", key, res.media)
+	if n == 0 {
+		t.keep(ctx, "audio init segment", audioInitKey(sh), res.init)
 	}
 	return res, nil
 }

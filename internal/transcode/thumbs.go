@@ -573,32 +573,20 @@ func (t *Transcoder) runImage(ctx context.Context, args []string, input []byte, 
 // object in errors and logs, with segment n. It is produce for pictures.
 func (t *Transcoder) produceImage(ctx context.Context, src *Source, key, what string, n int,
 	mk func(context.Context) ([]byte, string, error)) (result, error) {
-	if b, ok := t.cached(ctx, key); ok {
-		return result{media: b}, nil
+	cached := func() (result, bool) {
+		b, ok := t.cached(ctx, key)
+		return result{media: b}, ok
 	}
-	if t.o.Locker != nil {
-		unlock, err := t.lock(ctx, key, false)
-		if err != nil {
-			return result{}, err
-		}
-		if unlock != nil {
-			defer unlock()
-			if b, ok := t.cached(ctx, key); ok {
-				return result{media: b}, nil
-			}
-		}
+	var b []byte
+	var diag string
+	res, took, ran, err := t.exclusive(ctx, key, cached, func(ctx context.Context) (result, error) {
+		var err error
+		b, diag, err = mk(ctx)
+		return result{media: b}, err
+	})
+	if !ran {
+		return res, err
 	}
-	if err := t.acquire(ctx); err != nil {
-		return result{}, err
-	}
-	defer func() { <-t.slots }()
-	if t.beforeRun != nil {
-		t.beforeRun(ctx, key)
-	}
-	t.runs.Add(1)
-	start := time.Now()
-	b, diag, err := mk(ctx)
-	took := time.Since(start)
 	if err != nil {
 		if ctx.Err() != nil {
 			// The callers left (or Close): not a failure to remember.
@@ -618,12 +606,54 @@ func (t *Transcoder) produceImage(ctx context.Context, src *Source, key, what st
 	}
 	t.log.Info("transcode: picture made", "source", src.Key, "picture", what, "segment", n,
 		"bytes", len(b), "took", took.Round(time.Millisecond))
-	if t.cache != nil {
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := t.cache.put(pctx, key, b); err != nil {
-			t.log.Warn("transcode: caching picture", "key", key, "err", err)
+	t.keep(ctx, "picture", key, b)
+	return res, nil
+}
+
+// exclusive runs mk for the object key unless cached finds it: with a
+// Locker, under the cluster lock of key (cached is asked again once it is
+// taken: another node may have made it meanwhile), and holding an ffmpeg
+// slot, with the beforeRun hook and the runs counter. ran tells whether mk
+// ran; took is its wall time.
+func (t *Transcoder) exclusive(ctx context.Context, key string, cached func() (result, bool),
+	mk func(context.Context) (result, error)) (res result, took time.Duration, ran bool, err error) {
+	if res, ok := cached(); ok {
+		return res, 0, false, nil
+	}
+	if t.o.Locker != nil {
+		unlock, err := t.lock(ctx, key, false)
+		if err != nil {
+			return result{}, 0, false, err
+		}
+		if unlock != nil {
+			defer unlock()
+			if res, ok := cached(); ok {
+				return res, 0, false, nil
+			}
 		}
 	}
-	return result{media: b}, nil
+	if err := t.acquire(ctx); err != nil {
+		return result{}, 0, false, err
+	}
+	defer func() { <-t.slots }()
+	if t.beforeRun != nil {
+		t.beforeRun(ctx, key)
+	}
+	t.runs.Add(1)
+	start := time.Now()
+	res, err = mk(ctx)
+	return res, time.Since(start), true, err
+}
+
+// keep caches b under key (what names it in the log), even if its callers
+// have left meanwhile.
+func (t *Transcoder) keep(ctx context.Context, what, key string, b []byte) {
+	if t.cache == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := t.cache.put(pctx, key, b); err != nil {
+		t.log.Warn("transcode: caching "+what, "key", key, "err", err)
+	}
 }

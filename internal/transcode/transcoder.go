@@ -589,18 +589,9 @@ func (t *Transcoder) produce(ctx context.Context, src *Source, r Rendition, n in
 	}
 	t.log.Info("transcode: segment made", "source", src.Key, "rendition", r.Name, "segment", n,
 		"bytes", len(seg.Media), "took", took.Round(time.Millisecond), "prefetch", prefetch)
-	if t.cache != nil {
-		// Cache what was made even if its callers have left meanwhile.
-		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
-		defer cancel()
-		if err := t.cache.put(pctx, key, res.media); err != nil {
-			t.log.Warn("transcode: caching segment", "key", key, "err", err)
-		}
-		if n == 0 {
-			if err := t.cache.put(pctx, initKey(sh, r), res.init); err != nil {
-				t.log.Warn("transcode: caching init segment", "key", initKey(sh, r), "err", err)
-			}
-		}
+	t.keep(ctx, "segment", key, res.media)
+	if n == 0 {
+		t.keep(ctx, "init segment", initKey(sh, r), res.init)
 	}
 	return res, nil
 }
