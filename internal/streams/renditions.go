@@ -30,8 +30,9 @@ import (
 // video track v in manifests: track id, the rendition's codec and size, the
 // timing of v (each transcoded segment has the source segment's), and
 // nominal sample sizes that make its bit rate r.Bandwidth. It has no
-// stored bytes (Offset is zero).
-func renditionTrack(v *media.Track, r transcode.Rendition, id uint32) *media.Track {
+// stored bytes: offsets, all zero, one per sample of v, shared by the
+// renditions.
+func renditionTrack(v *media.Track, r transcode.Rendition, id uint32, offsets []int64) *media.Track {
 	t := &media.Track{
 		ID: id, Kind: media.KindVideo, Handler: "vide", Name: "jitstream " + r.Name,
 		Format: "avc1", Codec: r.Codec, Timescale: v.Timescale, Language: v.Language,
@@ -42,7 +43,7 @@ func renditionTrack(v *media.Track, r transcode.Rendition, id uint32) *media.Tra
 	s := v.Samples
 	n := s.Len()
 	t.Samples = media.Samples{Dur: s.Dur, CTO: s.CTO, Sync: s.Sync, ChapterStart: s.ChapterStart,
-		ChapterDesc: s.ChapterDesc, DTS: s.DTS, Offset: make([]int64, n), Size: make([]uint32, n)}
+		ChapterDesc: s.ChapterDesc, DTS: s.DTS, Offset: offsets, Size: make([]uint32, n)}
 	for i := range n {
 		t.Samples.Size[i] = uint32(max(r.Bandwidth*int64(s.Dur[i])/int64(max(v.Timescale, 1))/8, 1))
 	}
@@ -58,8 +59,9 @@ func withRenditions(ix *media.Index, video *media.Track, rs []transcode.Renditio
 	}
 	mix := *ix
 	mix.Tracks = append(make([]*media.Track, 0, len(ix.Tracks)+len(rs)), ix.Tracks...)
+	offsets := make([]int64, video.Samples.Len())
 	for _, r := range rs {
-		mix.Tracks = append(mix.Tracks, renditionTrack(video, r, uint32(len(mix.Tracks)+1)))
+		mix.Tracks = append(mix.Tracks, renditionTrack(video, r, uint32(len(mix.Tracks)+1), offsets))
 	}
 	return &mix
 }

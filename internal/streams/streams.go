@@ -194,7 +194,7 @@ func (h *Handler) load(ctx context.Context, user, name string) (*asset, error) {
 	}
 	cost := int64(len(c.segs)*16 + 1024)
 	if len(c.rends) > 0 {
-		cost += int64(len(c.rends) * ix.Video().Samples.Len() * 12) // renditionTrack's Offset and Size
+		cost += int64((len(c.rends)*4 + 8) * ix.Video().Samples.Len()) // renditionTrack's Size each, their shared Offset
 	}
 	if hasClip {
 		cost += int64(len(ix.Tracks)) * 256
